@@ -1,0 +1,108 @@
+"""Which careers a question names, learned from the articles themselves.
+
+Each article contributes its names: front-matter ``aliases``, the head of its
+title (``AIプロダクトマネージャーの年収…`` → ``AIプロダクトマネージャー``, plus a
+parenthesised short form), its slug read as words (``ai product manager``),
+and abbreviations the text defines for one of those names
+(``AI Product Manager（AI PM）``). Matching is on normalised text, longest name
+first, so ``AI PM`` is not also read as ``PM``. No career is hard-coded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .knowledge import Article
+from .text import normalize
+
+__all__ = ["Career", "CareerLexicon"]
+
+_TITLE_HEAD = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(.+?)(?:の|[:：?？!！、。|｜]|$)")
+_PARENS = re.compile(r"[(（]([^)）]{1,20})[)）]")
+_ABBREVIATION = r"{name}\s*[(（]\s*([a-z][a-z0-9 ./-]{{0,14}}[a-z0-9])\s*[)）]"
+
+
+@dataclass(frozen=True, slots=True)
+class Career:
+    """One article seen as a career: its slug, display name and normalised names."""
+
+    slug: str
+    name: str
+    names: tuple[str, ...]
+
+
+def _names_of(article: Article) -> tuple[str, list[str]]:
+    raw: list[str] = list(article.aliases)
+    head = _TITLE_HEAD.match(article.title)
+    display = article.title
+    if head:
+        head_text = head.group(1)
+        for inner in _PARENS.findall(head_text):
+            raw.extend(re.split(r"[/／・,、]", inner))
+        display = _PARENS.sub("", head_text).strip() or article.title
+        raw.append(display)
+    raw.append(article.slug.replace("_", " ").replace("-", " "))
+    names = {normalize(n).strip() for n in raw if n.strip()}
+    text = normalize("\n".join(s.text for s in article.sections[:3]))
+    for name in sorted(names, key=len, reverse=True):
+        for abbr in re.findall(_ABBREVIATION.format(name=re.escape(name)), text):
+            names.add(abbr.strip())
+    variants = set(names)
+    for n in names:
+        if n.isascii() and " " in n:
+            variants.add(n.replace(" ", ""))
+    return display, sorted((v for v in variants if len(v) >= 2), key=len, reverse=True)
+
+
+def _pattern(name: str) -> str:
+    escaped = re.escape(name).replace(r"\ ", r"\s*")
+    if name.isascii():
+        return rf"(?<![a-z0-9]){escaped}s?(?![a-z0-9])"
+    return escaped
+
+
+class CareerLexicon:
+    """Finds the careers a text names. Built from the loaded articles."""
+
+    def __init__(self, *, careers: Sequence[Career]) -> None:
+        self.careers = tuple(careers)
+        self._by_slug = {c.slug: c for c in self.careers}
+        entries = sorted(((n, c.slug) for c in self.careers for n in c.names), key=lambda e: len(e[0]), reverse=True)
+        self._slug_of_group: list[str] = [slug for _, slug in entries]
+        alternation = "|".join(f"({_pattern(n)})" for n, _ in entries)
+        self._regex = re.compile(alternation) if entries else None
+
+    @classmethod
+    def from_articles(cls, articles: Iterable[Article]) -> CareerLexicon:
+        careers = []
+        for article in articles:
+            display, names = _names_of(article)
+            careers.append(Career(slug=article.slug, name=display, names=tuple(names)))
+        return cls(careers=careers)
+
+    def get(self, slug: str) -> Career | None:
+        return self._by_slug.get(slug)
+
+    def strip(self, text: str, *, only: str | None = None) -> str:
+        """``text`` normalised, with the names of career ``only`` (default: every career) removed."""
+        if self._regex is None:
+            return normalize(text)
+
+        def drop(match: re.Match[str]) -> str:
+            slug = self._slug_of_group[(match.lastindex or 1) - 1]
+            return " " if only is None or slug == only else match.group(0)
+
+        return re.sub(r"\s+", " ", self._regex.sub(drop, normalize(text))).strip()
+
+    def mentions(self, text: str) -> list[str]:
+        """Slugs of the careers ``text`` names, in order of first appearance, without repeats."""
+        if self._regex is None:
+            return []
+        found: list[str] = []
+        for match in self._regex.finditer(normalize(text)):
+            slug = self._slug_of_group[(match.lastindex or 1) - 1]
+            if slug not in found:
+                found.append(slug)
+        return found

@@ -1,0 +1,80 @@
+"""Text → vector models behind one `Embedder` protocol and a registry.
+
+Built-ins: ``use-m3`` (multilingual Universal Sentence Encoder v3, numpy only,
+offline; the default) and ``sentence-transformers`` (any model id or local
+path). Third parties register a factory ``(settings) -> Embedder`` in the
+``careerbot.embedders`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..registry import Registry
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+__all__ = ["Embedder", "EMBEDDERS", "make_embedder"]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors.
+
+    Contract: ``id`` names the model and every option that changes its vectors
+    (an index built with another id is rebuilt); ``dimension`` is the vector
+    length; both ``embed_*`` methods return an array of shape
+    ``(len(texts), dimension)``, dtype float32, rows of unit length, and accept
+    an empty list.
+    """
+
+    id: str
+    dimension: int
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+EmbedderFactory = Callable[["Settings"], Embedder]
+EMBEDDERS: Registry[EmbedderFactory] = Registry(kind="embedder", group="careerbot.embedders", setting="CAREERBOT_EMBEDDER")
+
+
+def normalized(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, as float32 (zero rows stay zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings name, ready to use."""
+    return EMBEDDERS.get(settings.embedder)(settings)
+
+
+def _use_m3(settings: Settings) -> Embedder:
+    from .use_m3 import UseM3Embedder
+
+    return UseM3Embedder(threads=settings.threads)
+
+
+def _sentence_transformers(settings: Settings) -> Embedder:
+    from .sentence_transformers import SentenceTransformersEmbedder
+
+    return SentenceTransformersEmbedder(
+        model=settings.embedder_model,
+        query_prefix=settings.query_prefix,
+        passage_prefix=settings.passage_prefix,
+        allow_downloads=settings.allow_downloads,
+        threads=settings.threads,
+    )
+
+
+EMBEDDERS.register("use-m3", _use_m3)
+EMBEDDERS.register("sentence-transformers", _sentence_transformers)

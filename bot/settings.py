@@ -1,0 +1,107 @@
+"""The one settings object, read from ``CAREERBOT_*`` environment variables and an optional TOML file.
+
+Precedence: explicit keyword arguments > environment variables > the TOML file
+named by ``CAREERBOT_CONFIG`` (default ``careerbot.toml`` in the working
+directory, if present) > defaults. Every field is listed in the README.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from .errors import ConfigError
+
+__all__ = ["Settings", "load_settings", "PROJECT_ROOT"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "CAREERBOT_"
+
+
+def _default_dir(name: str) -> Path:
+    local = Path.cwd() / name
+    return local if local.is_dir() else PROJECT_ROOT / name
+
+
+class Settings(BaseSettings):
+    """All of careerbot's settings. Field ``x`` is env var ``CAREERBOT_X``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    knowledge_dir: Path = Field(default_factory=lambda: _default_dir("knowledge"), description="Folder of articles (*.md).")
+    prompts_dir: Path = Field(default_factory=lambda: _default_dir("prompts"), description="Folder of Jinja templates.")
+    data_dir: Path = Field(default=Path(".careerbot"), description="Index and databases live here.")
+    embedder: str = Field(default="use-m3", description="Embedder name: use-m3 | sentence-transformers | a plugin.")
+    embedder_model: str = Field(default="", description="Model id or local path for sentence-transformers.")
+    query_prefix: str | None = Field(default=None, description="Text put before every query (None: known default for the model).")
+    passage_prefix: str | None = Field(default=None, description="Text put before every passage (None: known default).")
+    allow_downloads: bool = Field(default=False, description="Let sentence-transformers download models from the hub.")
+    backend: str = Field(default="extractive", description="Answer backend: extractive | a plugin.")
+    top_k: int = Field(default=5, ge=1, le=50, description="Passages retrieved per question.")
+    candidates: int = Field(default=50, ge=5, le=1000, description="Candidates each retriever contributes to fusion.")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+    hnsw_min_passages: int = Field(default=20000, ge=1, description="Use an HNSW index from this many passages up.")
+    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0, description="Below this confidence the bot abstains.")
+    article_base_url: str = Field(
+        default="https://careers.example.com/articles/",
+        description="Citations link to {article_base_url}{slug}#{anchor}.",
+    )
+    threads: int = Field(default=0, ge=0, description="Numeric threads (0: the cores available).")
+    max_question_chars: int = Field(default=1000, ge=10, description="Longer questions are cut to this length.")
+
+    @field_validator("article_base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value if value.endswith(("/", "=")) else value + "/"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get(f"{ENV_PREFIX}CONFIG", "careerbot.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        elif f"{ENV_PREFIX}CONFIG" in os.environ:
+            raise ConfigError(f"{ENV_PREFIX}CONFIG: no such file: {toml_path}")
+        return tuple(sources)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build `Settings`; a bad value raises `ConfigError` naming the variable."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        name = field if field in clean else f"{ENV_PREFIX}{field.upper()}"
+        got = err.get("input")
+        shown = f" (got {got!r})" if isinstance(got, (str, int, float)) else ""
+        raise ConfigError(f"{name}: {err['msg']}{shown}") from None
+    except ConfigError:
+        raise
+    except Exception as exc:  # e.g. a TOML syntax error
+        raise ConfigError(f"{ENV_PREFIX}CONFIG: {exc}") from None
+
+

@@ -1,0 +1,52 @@
+"""Query expansion from ``knowledge/synonyms.yaml``: groups of words for the same topic.
+
+The file is content, kept by whoever keeps the articles: a YAML list of
+groups, each a list of words (the first is the word the articles use). A
+question containing any word of a group is also searched for the rest of it,
+which is how 「給料」 finds a table headed 「年収」 and "salary" finds it too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from .errors import KnowledgeError
+from .text import normalize
+
+__all__ = ["Synonyms"]
+
+
+class Synonyms:
+    """Expands a question with the other words of every group it touches."""
+
+    def __init__(self, *, groups: list[list[str]]) -> None:
+        self.groups = [[normalize(w).strip() for w in g if str(w).strip()] for g in groups]
+        self._patterns = [
+            [re.compile(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])" if w.isascii() else re.escape(w)) for w in g]
+            for g in self.groups
+        ]
+
+    @classmethod
+    def load(cls, path: Path) -> Synonyms:
+        """Read a synonyms file; a missing file means no synonyms, a malformed one is a `KnowledgeError`."""
+        if not path.is_file():
+            return cls(groups=[])
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise KnowledgeError(str(path), f"invalid synonyms file ({str(exc).splitlines()[0]})") from exc
+        if not isinstance(data, list) or not all(isinstance(g, list) for g in data):
+            raise KnowledgeError(str(path), "a synonyms file is a YAML list of lists of words")
+        return cls(groups=[[str(w) for w in g] for g in data])
+
+    def expansions(self, text: str) -> list[str]:
+        """Words of the groups ``text`` touches that ``text`` does not already contain."""
+        norm = normalize(text)
+        extra: list[str] = []
+        for group, patterns in zip(self.groups, self._patterns):
+            if any(p.search(norm) for p in patterns):
+                extra.extend(w for w, p in zip(group, patterns) if not p.search(norm) and w not in extra)
+        return extra
