@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .knowledge import Article
 from .text import normalize
 
-__all__ = ["Career", "CareerLexicon"]
+__all__ = ["Career", "CareerLexicon", "career_title"]
 
 _TITLE_HEAD = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(.+?)(?:の|[:：?？!！、。|｜]|$)")
 _PARENS = re.compile(r"[(（]([^)）]{1,20})[)）]")
@@ -33,16 +33,20 @@ class Career:
     names: tuple[str, ...]
 
 
+def career_title(title: str) -> str:
+    """The career an article title names: ``AIプロダクトマネージャーの年収・…`` → ``AIプロダクトマネージャー``."""
+    head = _TITLE_HEAD.match(title)
+    return (_PARENS.sub("", head.group(1)).strip() if head else "") or title
+
+
 def _names_of(article: Article) -> tuple[str, list[str]]:
     raw: list[str] = list(article.aliases)
     head = _TITLE_HEAD.match(article.title)
-    display = article.title
+    display = career_title(article.title)
+    raw.append(display)
     if head:
-        head_text = head.group(1)
-        for inner in _PARENS.findall(head_text):
+        for inner in _PARENS.findall(head.group(1)):
             raw.extend(re.split(r"[/／・,、]", inner))
-        display = _PARENS.sub("", head_text).strip() or article.title
-        raw.append(display)
     raw.append(article.slug.replace("_", " ").replace("-", " "))
     names = {normalize(n).strip() for n in raw if n.strip()}
     text = normalize("\n".join(s.text for s in article.sections[:3]))
@@ -86,13 +90,19 @@ class CareerLexicon:
         return self._by_slug.get(slug)
 
     def strip(self, text: str, *, only: str | None = None) -> str:
-        """``text`` normalised, with the names of career ``only`` (default: every career) removed."""
+        """``text`` normalised, with the names of career ``only`` (default: every career) removed.
+
+        With ``only``, other careers' names stay, spelled as their articles name them
+        (``MLE`` → ``機械学習エンジニア``), so they match those careers' headings.
+        """
         if self._regex is None:
             return normalize(text)
 
         def drop(match: re.Match[str]) -> str:
             slug = self._slug_of_group[(match.lastindex or 1) - 1]
-            return " " if only is None or slug == only else match.group(0)
+            if only is None or slug == only:
+                return " "
+            return f" {normalize(self._by_slug[slug].name)} "
 
         return re.sub(r"\s+", " ", self._regex.sub(drop, normalize(text))).strip()
 

@@ -63,6 +63,8 @@ class Retrieval:
     language: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     signals: dict[str, float] = field(default_factory=dict)
+    #: Question terms (career names removed, synonyms added) with their idf: what evidence should contain.
+    term_weights: dict[str, float] = field(default_factory=dict)
 
 
 def rrf_fuse(rankings: Sequence[Sequence[int]], *, k: int = 60) -> list[tuple[int, float]]:
@@ -166,6 +168,8 @@ class Retriever:
         )
         t3 = time.perf_counter()
         language = detect_language(question)
+        topic_terms = terms(f"{self.careers.strip(question)} {expansion}")
+        weights = {t: self.index.idf(t) for t in topic_terms if t not in _EN_STOPWORDS}
         signals = self._signals(self.careers.strip(question), hits, language, named_career=bool(careers))
         return Retrieval(
             query=query,
@@ -176,6 +180,7 @@ class Retriever:
             language=language,
             timings_ms={"embed": (t2 - t1) * 1000, "search": (t3 - t2) * 1000, "retrieve": (t3 - t0) * 1000},
             signals=signals,
+            term_weights=weights,
         )
 
     def _signals(self, topic: str, hits: Sequence[Hit], language: str, *, named_career: bool) -> dict[str, float]:

@@ -43,10 +43,15 @@ class Synonyms:
         return cls(groups=[[str(w) for w in g] for g in data])
 
     def expansions(self, text: str) -> list[str]:
-        """Words of the groups ``text`` touches that ``text`` does not already contain."""
+        """The first word (the articles' word) of every group ``text`` touches but does not contain.
+
+        Only that word is added: the other words would bring their character
+        bigrams (「もらえる」 → 「える」) into the search as noise.
+        """
         norm = normalize(text)
         extra: list[str] = []
         for group, patterns in zip(self.groups, self._patterns):
-            if any(p.search(norm) for p in patterns):
-                extra.extend(w for w, p in zip(group, patterns) if not p.search(norm) and w not in extra)
+            if group and not patterns[0].search(norm) and any(p.search(norm) for p in patterns[1:]):
+                if group[0] not in extra:
+                    extra.append(group[0])
         return extra

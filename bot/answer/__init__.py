@@ -1,0 +1,145 @@
+"""Answers and the pluggable backends that compose them.
+
+A backend turns an `AnswerRequest` (the question, the retrieval, the
+conversation) into an `Answer` whose every claim cites a retrieved section.
+Built-in: ``extractive`` (no LLM). Third parties register a factory
+``(settings, prompts) -> AnswerBackend`` in the ``careerbot.backends``
+entry-point group, or call ``BACKENDS.register``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import quote
+
+from ..registry import Registry
+from ..retrieval import Retrieval
+
+if TYPE_CHECKING:
+    from ..knowledge import KnowledgeBase, Section
+    from ..prompts import PromptLibrary
+    from ..settings import Settings
+
+__all__ = [
+    "Answer",
+    "AnswerBackend",
+    "AnswerRequest",
+    "BACKENDS",
+    "Citation",
+    "Link",
+    "make_backend",
+    "section_url",
+]
+
+
+def section_url(base: str, section: Section) -> str:
+    """Public link of a section: ``{base}{slug}#{anchor}`` with the anchor percent-encoded."""
+    return f"{base}{section.slug}#{quote(section.anchor, safe='-_')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A titled link (a nearby topic, a related career)."""
+
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """Source ``[n]`` of an answer: one article section."""
+
+    n: int
+    section_id: str
+    title: str
+    breadcrumb: str
+    url: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRequest:
+    """Everything a backend may use. ``history`` is earlier user turns, oldest first."""
+
+    question: str
+    retrieval: Retrieval
+    knowledge: KnowledgeBase
+    history: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A composed answer. ``abstained`` answers cite nothing and offer ``suggestions`` instead."""
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    retrieval: Retrieval
+    confident: bool
+    abstained: bool
+    language: str
+    backend: str
+    suggestions: tuple[Link, ...] = ()
+    related: tuple[Link, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``careerbot ask --json`` object."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "confident": self.confident,
+            "abstained": self.abstained,
+            "language": self.language,
+            "backend": self.backend,
+            "confidence": round(self.retrieval.confidence, 4),
+            "careers": list(self.retrieval.careers),
+            "citations": [
+                {"n": c.n, "section_id": c.section_id, "title": c.title, "breadcrumb": c.breadcrumb, "url": c.url,
+                 "score": round(c.score, 4)}
+                for c in self.citations
+            ],
+            "passages": [
+                {"section_id": h.passage.section.id, "title": h.passage.breadcrumb_text, "text": h.passage.text,
+                 "score": round(h.score, 4), "dense": round(h.dense, 4), "lexical": round(h.lexical, 4)}
+                for h in self.retrieval.hits
+            ],
+            "suggestions": [{"title": s.title, "url": s.url} for s in self.suggestions],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+@runtime_checkable
+class AnswerBackend(Protocol):
+    """Composes an answer from retrieved passages.
+
+    Contract: ``name`` is the registry name; ``answer`` never invents sources —
+    every citation names a section among ``request.retrieval.hits`` — and when
+    ``request.retrieval.confidence`` is below the abstention bar it abstains.
+    It may raise `BackendError`; the pipeline then falls back to ``extractive``.
+    """
+
+    name: str
+
+    def answer(self, request: AnswerRequest) -> Answer: ...
+
+
+BackendFactory = Callable[["Settings", "PromptLibrary"], AnswerBackend]
+BACKENDS: Registry[BackendFactory] = Registry(kind="answer backend", group="careerbot.backends", setting="CAREERBOT_BACKEND")
+
+
+def make_backend(name: str, settings: Settings, prompts: PromptLibrary) -> AnswerBackend:
+    """The backend registered as ``name``."""
+    return BACKENDS.get(name)(settings, prompts)
+
+
+def _extractive(settings: Settings, prompts: PromptLibrary) -> AnswerBackend:
+    from .extractive import ExtractiveBackend
+
+    return ExtractiveBackend(prompts=prompts, base_url=settings.article_base_url, min_confidence=settings.min_confidence)
+
+
+BACKENDS.register("extractive", _extractive)

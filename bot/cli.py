@@ -1,0 +1,198 @@
+"""The ``careerbot`` command: index, ask, chat, articles, demo.
+
+Errors are one line on standard error and exit status 2; progress and notices
+go to standard error so that standard output stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import CareerbotError
+from .settings import Settings, load_settings
+
+__all__ = ["main"]
+
+EXIT_ERROR = 2
+EXIT_PROBLEMS = 1
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _advisor(settings: Settings):  # imported late: `careerbot --help` stays instant
+    from .pipeline import Advisor
+
+    return Advisor(settings=settings, notify=lambda m: _err(f"careerbot: {m}"))
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from .embedders import make_embedder
+    from .pipeline import refresh_index
+
+    embedder = make_embedder(settings)
+    report = refresh_index(
+        settings, embedder, force=args.force, notify=lambda m: _err(f"careerbot: {m}"), progress=None if args.quiet else _err
+    )
+    kb = report.knowledge
+    plan = report.plan
+    what = "up to date" if plan is None else f"built ({plan.to_embed} passages embedded, {plan.reused} reused)"
+    print(
+        f"index {what}: {len(kb.articles)} articles, {len(kb.sections)} sections, {report.index.size} passages "
+        f"in {report.seconds:.1f} s at {report.index.path}"
+    )
+    if kb.problems:
+        _err(f"careerbot: {len(kb.problems)} article(s) skipped")
+        if args.strict:
+            return EXIT_PROBLEMS
+    return 0
+
+
+def _print_answer(answer, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+    else:
+        print(answer.text + "\n", flush=True)
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    advisor = _advisor(settings)
+    if args.backend:
+        advisor.backend(args.backend)
+    questions = [args.question] if args.question else (line.strip() for line in sys.stdin)
+    for q in questions:
+        if not q:
+            continue
+        answer = advisor.ask(q, top_k=args.top_k, backend=args.backend)
+        _print_answer(answer, as_json=args.json)
+    return 0
+
+
+def _chat(advisor, *, backend: str | None, top_k: int | None) -> None:
+    history: list[str] = []
+    _err("careerbot chat — 質問をどうぞ (/reset で会話をリセット、Ctrl-D で終了)")
+    while True:
+        try:
+            line = input("? ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return
+        if not line:
+            continue
+        if line in ("/reset", "/new"):
+            history.clear()
+            _err("(会話をリセットしました)")
+            continue
+        if line in ("/quit", "/exit"):
+            return
+        answer = advisor.ask(line, history=history, top_k=top_k, backend=backend)
+        print(answer.text + "\n", flush=True)
+        history.append(line)
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    advisor = _advisor(settings)
+    _chat(advisor, backend=args.backend, top_k=args.top_k)
+    return 0
+
+
+def cmd_articles(args: argparse.Namespace, settings: Settings) -> int:
+    from .knowledge import load_knowledge
+
+    kb = load_knowledge(settings.knowledge_dir)
+    if args.json:
+        rows = [
+            {"slug": a.slug, "title": a.title, "sections": len(a.sections), "path": str(a.path),
+             "related_jobs": list(a.related_jobs)}
+            for a in kb.articles
+        ]
+        print(json.dumps({"articles": rows, "problems": [str(p) for p in kb.problems]}, ensure_ascii=False, indent=1))
+    else:
+        for a in kb.articles:
+            print(f"{a.slug:<28} {len(a.sections):>3} sections  {a.title}")
+        for p in kb.problems:
+            _err(f"careerbot: skipped {p}")
+    return EXIT_PROBLEMS if kb.problems and args.strict else 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from .careers import career_title
+
+    start = time.perf_counter()
+    advisor = _advisor(settings)
+    _err(f"careerbot: ready in {time.perf_counter() - start:.1f} s — {len(advisor.knowledge.articles)} articles, "
+         f"{advisor.index.size} passages")
+    names = [career_title(a.title) for a in advisor.knowledge.articles]
+    samples = advisor.prompts.render("samples.md", language="ja", careers=names).splitlines()
+    samples = [s for s in samples if s.strip()][:3] + ["東京の明日の天気は？"]
+    for q in samples:
+        print(f"? {q}")
+        print(advisor.ask(q).text + "\n", flush=True)
+    if sys.stdin.isatty() and not args.no_chat:
+        _chat(advisor, backend=None, top_k=None)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="careerbot",
+        description="A Japanese-first career advisor answering from a knowledge base of articles, with citations.",
+    )
+    parser.add_argument("--version", action="version", version=f"careerbot {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", help="build or update the index of the knowledge base")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any article could not be loaded")
+    p.add_argument("--force", action="store_true", help="rebuild even if the index is current")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", help="answer one question (or one per line of standard input)")
+    p.add_argument("question", nargs="?", help="the question; omitted: read questions from standard input")
+    p.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    p.add_argument("--top-k", type=int, default=None, metavar="N", help="passages to retrieve")
+    p.add_argument("--backend", default=None, metavar="NAME", help="answer backend (default: CAREERBOT_BACKEND)")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="an interactive conversation that keeps context")
+    p.add_argument("--top-k", type=int, default=None, metavar="N")
+    p.add_argument("--backend", default=None, metavar="NAME")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("articles", help="list the articles the knowledge base holds")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any article could not be loaded")
+    p.set_defaults(func=cmd_articles)
+
+    p = sub.add_parser("demo", help="build the index, answer sample questions, then chat")
+    p.add_argument("--no-chat", action="store_true", help="do not open the chat afterwards")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "top_k", None) is not None and not 1 <= args.top_k <= 50:
+        _err("careerbot: error: --top-k must be between 1 and 50")
+        return EXIT_ERROR
+    try:
+        settings = load_settings()
+        return int(args.func(args, settings))
+    except CareerbotError as exc:
+        _err(f"careerbot: error: {exc}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `careerbot ask … | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The one pipeline object the CLI, the Slack app and the eval share: settings → index → retriever → backend.
+
+``Advisor.ask`` is the whole product in one call: the same question gets the
+same answer whichever surface asks it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from .answer import Answer, AnswerBackend, AnswerRequest, make_backend
+from .careers import CareerLexicon
+from .embedders import Embedder, make_embedder
+from .errors import BackendError, CareerbotError
+from .index import HybridIndex, IndexPlan, build_index, open_index
+from .knowledge import KnowledgeBase, load_knowledge
+from .passages import passages_of
+from .prompts import PromptLibrary
+from .retrieval import Retriever
+from .settings import Settings
+from .synonyms import Synonyms
+
+__all__ = ["Advisor", "IndexReport", "refresh_index"]
+
+log = logging.getLogger(__name__)
+Notify = Callable[[str], None]
+
+SYNONYMS_FILE = "synonyms.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexReport:
+    """What `refresh_index` found and did."""
+
+    knowledge: KnowledgeBase
+    index: HybridIndex
+    plan: IndexPlan | None
+    seconds: float
+
+
+def refresh_index(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    force: bool = False,
+    notify: Notify | None = None,
+    progress: Notify | None = None,
+) -> IndexReport:
+    """Load the knowledge base and make the index match it (rebuilding only what changed)."""
+    start = time.perf_counter()
+    kb = load_knowledge(settings.knowledge_dir)
+    for problem in kb.problems:
+        if notify:
+            notify(f"skipped {problem}")
+    passages = passages_of(kb.sections)
+    if force:
+        index, plan = build_index(
+            settings.index_dir, passages, embedder, hnsw_min_passages=settings.hnsw_min_passages, progress=progress
+        )
+    else:
+        index, plan = open_index(
+            settings.index_dir,
+            passages,
+            embedder,
+            hnsw_min_passages=settings.hnsw_min_passages,
+            notify=notify,
+            progress=progress,
+        )
+    return IndexReport(knowledge=kb, index=index, plan=plan, seconds=time.perf_counter() - start)
+
+
+class Advisor:
+    """Answers career questions from the knowledge base. Thread-safe for concurrent ``ask`` calls."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        notify: Notify | None = None,
+        progress: Notify | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or make_embedder(settings)
+        self.prompts = PromptLibrary(folder=settings.prompts_dir)
+        report = refresh_index(settings, self.embedder, notify=notify, progress=progress)
+        self.knowledge = report.knowledge
+        self.index = report.index
+        self.index_plan = report.plan
+        self.careers = CareerLexicon.from_articles(self.knowledge.articles)
+        self.synonyms = Synonyms.load(settings.knowledge_dir / SYNONYMS_FILE)
+        self.retriever = Retriever(
+            index=self.index,
+            embedder=self.embedder,
+            careers=self.careers,
+            synonyms=self.synonyms,
+            candidates=settings.candidates,
+            rrf_k=settings.rrf_k,
+        )
+        self._backends: dict[str, AnswerBackend] = {}
+        self.backend(settings.backend)  # fail fast on an unknown or misconfigured backend
+
+    def backend(self, name: str) -> AnswerBackend:
+        """The named backend, created once."""
+        if name not in self._backends:
+            self._backends[name] = make_backend(name, self.settings, self.prompts)
+        return self._backends[name]
+
+    def ask(
+        self,
+        question: str,
+        *,
+        history: Sequence[str] = (),
+        top_k: int | None = None,
+        backend: str | None = None,
+    ) -> Answer:
+        """Answer ``question``; ``history`` is the earlier user turns of the conversation, oldest first.
+
+        A failing backend falls back to ``extractive``: the user always gets an answer.
+        """
+        question = question.strip()
+        if not question:
+            raise CareerbotError("the question is empty")
+        question = question[: self.settings.max_question_chars]
+        start = time.perf_counter()
+        retrieval = self.retriever.search(question, history=list(history), top_k=top_k or self.settings.top_k)
+        request = AnswerRequest(question=question, retrieval=retrieval, knowledge=self.knowledge, history=tuple(history))
+        t1 = time.perf_counter()
+        chosen = self.backend(backend or self.settings.backend)
+        try:
+            answer = chosen.answer(request)
+        except BackendError as exc:
+            log.warning("backend %s failed (%s); answering extractively", chosen.name, exc)
+            answer = self.backend("extractive").answer(request)
+        t2 = time.perf_counter()
+        timings = {**retrieval.timings_ms, "compose": (t2 - t1) * 1000, "total": (t2 - start) * 1000}
+        timings.update(answer.timings_ms)
+        return replace(answer, timings_ms=timings)
