@@ -7,6 +7,7 @@ go to standard error so that standard output stays machine-readable.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
@@ -20,6 +21,9 @@ __all__ = ["main"]
 
 EXIT_ERROR = 2
 EXIT_PROBLEMS = 1
+#: Modules that add subcommands: each has ``register(subparsers)`` adding parsers whose
+#: ``func(args, settings) -> int`` runs the command.
+EXTENSION_COMMANDS = ("bot.eval.cli", "bot.slack.cli")
 
 
 def _err(message: str) -> None:
@@ -173,6 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="build the index, answer sample questions, then chat")
     p.add_argument("--no-chat", action="store_true", help="do not open the chat afterwards")
     p.set_defaults(func=cmd_demo)
+
+    for module in EXTENSION_COMMANDS:
+        try:
+            register = importlib.import_module(module).register
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        register(sub)
     return parser
 
 

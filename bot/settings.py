@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -58,6 +58,31 @@ class Settings(BaseSettings):
     threads: int = Field(default=0, ge=0, description="Numeric threads (0: the cores available).")
     max_question_chars: int = Field(default=1000, ge=10, description="Longer questions are cut to this length.")
 
+    # Slack (the variable names are Slack's own, without the CAREERBOT_ prefix).
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"), description="xoxb-… bot token."
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token"),
+        description="xapp-… app-level token; when set, `careerbot slack` uses Socket Mode.",
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+        description="Verifies HTTP requests from Slack (required with --http).",
+    )
+    slack_api_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_API_URL", "slack_api_url"),
+        description="Web API base URL, e.g. http://127.0.0.1:9000/api/ (proxies, tests).",
+    )
+    slack_require_mention: bool = Field(default=False, description="Answer thread follow-ups only when mentioned.")
+    slack_public_slash: bool = Field(default=False, description="Post /career answers in the channel, not ephemerally.")
+    slack_allowed_channels: list[str] = Field(default_factory=list, description="Channel ids to serve (empty: all).")
+    slack_rate_limit_per_minute: int = Field(default=10, ge=0, description="Questions per user per minute (0: no limit).")
+    feedback_db: Path | None = Field(default=None, description="Feedback SQLite file (default: <data_dir>/feedback.sqlite3).")
+
     @field_validator("article_base_url")
     @classmethod
     def _url(cls, value: str) -> str:
@@ -82,9 +107,22 @@ class Settings(BaseSettings):
             raise ConfigError(f"{ENV_PREFIX}CONFIG: no such file: {toml_path}")
         return tuple(sources)
 
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.feedback_db or self.data_dir / "feedback.sqlite3"
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -95,7 +133,12 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
-        name = field if field in clean else f"{ENV_PREFIX}{field.upper()}"
+        if field in clean:
+            name = field
+        elif field.upper().startswith("SLACK_"):
+            name = field.upper()
+        else:
+            name = f"{ENV_PREFIX}{field.upper()}"
         got = err.get("input")
         shown = f" (got {got!r})" if isinstance(got, (str, int, float)) else ""
         raise ConfigError(f"{name}: {err['msg']}{shown}") from None
