@@ -23,7 +23,7 @@ EXIT_ERROR = 2
 EXIT_PROBLEMS = 1
 #: Modules that add subcommands: each has ``register(subparsers)`` adding parsers whose
 #: ``func(args, settings) -> int`` runs the command.
-EXTENSION_COMMANDS = ("bot.eval.cli", "bot.slack.cli")
+EXTENSION_COMMANDS: tuple[str, ...] = ()
 
 
 def _err(message: str) -> None:
@@ -179,13 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     for module in EXTENSION_COMMANDS:
-        try:
-            register = importlib.import_module(module).register
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        register(sub)
+        importlib.import_module(module).register(sub)
     return parser
 
 
