@@ -1,0 +1,40 @@
+"""Shared fixtures: the real knowledge base, the real default embedder, a real index in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.pipeline import Advisor
+from bot.settings import PROJECT_ROOT, Settings, load_settings
+
+# Tests never reach a model hub and never read a developer's careerbot.toml.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["CAREERBOT_CONFIG"] = str(Path(__file__).parent / "data" / "empty.toml")
+
+KNOWLEDGE = PROJECT_ROOT / "knowledge"
+PROMPTS = PROJECT_ROOT / "prompts"
+
+
+def make_settings(data_dir: Path, **overrides) -> Settings:
+    """Settings for a test: the shipped knowledge and prompts, data under ``data_dir``."""
+    values = {"knowledge_dir": KNOWLEDGE, "prompts_dir": PROMPTS, "data_dir": data_dir, **overrides}
+    return load_settings(**values)
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("careerbot-data")
+
+
+@pytest.fixture(scope="session")
+def settings(shared_data_dir: Path) -> Settings:
+    return make_settings(shared_data_dir)
+
+
+@pytest.fixture(scope="session")
+def advisor(settings: Settings) -> Advisor:
+    """One real Advisor over the shipped knowledge base, shared by the whole session (read-only use)."""
+    return Advisor(settings=settings)
