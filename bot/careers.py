@@ -102,7 +102,10 @@ class CareerLexicon:
             slug = self._slug_of_group[(match.lastindex or 1) - 1]
             if only is None or slug == only:
                 return " "
-            return f" {normalize(self._by_slug[slug].name)} "
+            name = normalize(self._by_slug[slug].name)
+            for own in self._by_slug[only].names:  # 「AIプロダクトマネージャー」 in the PM article: just 「AI」
+                name = name.replace(own, " ")
+            return f" {name.strip()} "
 
         return re.sub(r"\s+", " ", self._regex.sub(drop, normalize(text))).strip()
 

@@ -134,7 +134,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
          f"{advisor.index.size} passages")
     names = [career_title(a.title) for a in advisor.knowledge.articles]
     samples = advisor.prompts.render("samples.md", language="ja", careers=names).splitlines()
-    samples = [s for s in samples if s.strip()][:3] + ["東京の明日の天気は？"]
+    samples = [s for s in samples if s.strip()]
     for q in samples:
         print(f"? {q}")
         print(advisor.ask(q).text + "\n", flush=True)

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import frontmatter
 import yaml
 from frontmatter.default_handlers import JSONHandler, YAMLHandler
 
@@ -98,39 +97,37 @@ class KnowledgeBase:
         return tuple(s for a in self.articles for s in a.sections)
 
 
-class _DashJSONHandler(JSONHandler):
-    """Front matter as a JSON object between a ``---json`` line and a ``---`` line."""
-
-    FM_BOUNDARY = re.compile(r"^---json[ \t]*$", re.MULTILINE)
-    _SPLIT = re.compile(r"\A---json[ \t]*\r?\n(.*?)^---[ \t]*$\r?\n?(.*)\Z", re.DOTALL | re.MULTILINE)
-
-    def split(self, text: str) -> tuple[str, str]:
-        match = self._SPLIT.match(text)
-        if not match:
-            raise ValueError("front matter starts with ---json but has no closing --- line")
-        return match.group(1), match.group(2)
+_FRONT_MATTER = {
+    # opening line → (handler, closing-line pattern)
+    "---json": (JSONHandler(), re.compile(r"\A---json[ \t]*\r?\n(.*?)^---[ \t]*$\r?\n?(.*)\Z", re.DOTALL | re.MULTILINE)),
+    "---": (YAMLHandler(), re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*$\r?\n?(.*)\Z", re.DOTALL | re.MULTILINE)),
+}
 
 
 def _parse_front_matter(path: Path, text: str) -> tuple[dict[str, Any], str]:
+    """Split and parse front matter with python-frontmatter's handlers.
+
+    The split is done here: python-frontmatter returns empty metadata, silently,
+    when it cannot split (and it has no handler for ``---json``).
+    """
     text = text.removeprefix("\ufeff")
-    if text.startswith("---json"):
-        handler: Any = _DashJSONHandler()
-    elif text.startswith("---"):
-        handler = YAMLHandler()
-    else:
+    first = text.split("\n", 1)[0].strip()
+    if first not in _FRONT_MATTER:
         raise KnowledgeError(str(path), "no front matter (start the file with ---json or ---)")
+    handler, pattern = _FRONT_MATTER[first]
+    match = pattern.match(text)
+    if not match:
+        raise KnowledgeError(str(path), f"front matter starts with {first} but has no closing --- line")
     try:
-        post = frontmatter.loads(text, handler=handler)
+        meta = handler.load(match.group(1))
     except json.JSONDecodeError as exc:
         raise KnowledgeError(str(path), f"invalid JSON front matter: {exc.msg} (line {exc.lineno + 1})") from exc
     except yaml.YAMLError as exc:
         reason = str(exc).splitlines()[0]
         raise KnowledgeError(str(path), f"invalid YAML front matter: {reason}") from exc
-    except ValueError as exc:
-        raise KnowledgeError(str(path), str(exc)) from exc
-    if not isinstance(post.metadata, dict):
+    if not isinstance(meta, dict):
         raise KnowledgeError(str(path), "front matter must be a mapping of keys to values")
-    return dict(post.metadata), post.content
+    return dict(meta), match.group(2)
 
 
 def _validate(path: Path, meta: dict[str, Any]) -> None:

@@ -85,6 +85,7 @@ class Advisor:
     ) -> None:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
+        self.embedder.embed_queries(["warm up"])  # load weights now, not inside the first (maybe concurrent) question
         self.prompts = PromptLibrary(folder=settings.prompts_dir)
         report = refresh_index(settings, self.embedder, notify=notify, progress=progress)
         self.knowledge = report.knowledge

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
@@ -34,6 +35,8 @@ class PromptLibrary:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # `iri`: a percent-encoded link shown readably (…#日本での推定年収), for text meant for eyes.
+        self._env.filters["iri"] = unquote
 
     def names(self) -> list[str]:
         """Every template, as ``lang/name.j2`` paths."""

@@ -43,7 +43,7 @@ _EN_STOPWORDS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A retrieved passage: fused ``score``, its ``dense`` cosine and ``lexical`` BM25 score."""
+    """A retrieved passage: its reciprocal-rank-fusion ``score``, ``dense`` cosine and ``lexical`` BM25 score."""
 
     passage: Passage
     score: float
@@ -76,14 +76,23 @@ def rrf_fuse(rankings: Sequence[Sequence[int]], *, k: int = 60) -> list[tuple[in
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def _interleave(lists: Sequence[Sequence[int]]) -> list[int]:
-    out: list[int] = []
+def _straddles_kana(term: str) -> bool:
+    """A bigram across a hiragana/other-script boundary (「の年」, 「収は」): a particle glued to a word."""
+    if len(term) != 2:
+        return False
+    kana = [("\u3040" <= ch <= "\u309f") for ch in term]
+    return kana[0] != kana[1]
+
+
+def _interleave(lists: Sequence[Sequence[tuple[int, float]]]) -> list[tuple[int, float]]:
+    """Round-robin over ranked lists (first of each, then second of each…), without repeats."""
+    out: list[tuple[int, float]] = []
     seen: set[int] = set()
     for row in range(max((len(x) for x in lists), default=0)):
-        for lst in lists:
-            if row < len(lst) and lst[row] not in seen:
-                seen.add(lst[row])
-                out.append(lst[row])
+        for ranked in lists:
+            if row < len(ranked) and ranked[row][0] not in seen:
+                seen.add(ranked[row][0])
+                out.append(ranked[row])
     return out
 
 
@@ -111,7 +120,8 @@ class Retriever:
             groups.setdefault(p.section.slug, []).append(i)
         self._by_article = {slug: np.asarray(ids, dtype=np.int64) for slug, ids in groups.items()}
 
-    def _ranked(self, qvec: np.ndarray, lex: np.ndarray, subset: np.ndarray | None) -> list[int]:
+    def _ranked(self, qvec: np.ndarray, lex: np.ndarray, subset: np.ndarray | None) -> list[tuple[int, float]]:
+        """(passage position, fused score) best first, over ``subset`` or the whole index."""
         k = self.candidates
         if subset is None:
             _, dense_ids = self.index.dense_search(qvec, k)
@@ -125,8 +135,7 @@ class Retriever:
             sub_scores = lex[subset]
             order = np.argsort(-sub_scores, kind="stable")[:k]
             lexical_ids = [int(subset[i]) for i in order if sub_scores[i] > 0]
-        fused = rrf_fuse([[int(i) for i in dense_ids], lexical_ids], k=self.rrf_k)
-        return [i for i, _ in fused]
+        return rrf_fuse([[int(i) for i in dense_ids], lexical_ids], k=self.rrf_k)
 
     def search(self, question: str, *, history: Sequence[str] = (), top_k: int = 5) -> Retrieval:
         """The ``top_k`` passages for ``question``, given earlier user turns ``history`` (oldest first)."""
@@ -151,25 +160,24 @@ class Retriever:
         t2 = time.perf_counter()
         qvec = vectors[0]
         lex = self.index.lexical_scores(terms(f"{query} {expansion}"))
-        ranking: list[int] = []
-        per_career = []
+        per_career: list[list[tuple[int, float]]] = []
         for slug, topic, tvec in zip(careers, topics, vectors[1:]):
             if slug in self._by_article:
                 topic_lex = self.index.lexical_scores(terms(f"{topic} {expansion}"))
                 per_career.append(self._ranked(tvec, topic_lex, self._by_article[slug]))
         ranking = _interleave(per_career)
-        seen = set(ranking)
-        ranking += [i for i in self._ranked(qvec, lex, None) if i not in seen]
+        seen = {i for i, _ in ranking}
+        ranking += [(i, score) for i, score in self._ranked(qvec, lex, None) if i not in seen]
         chosen = ranking[:top_k]
-        cosines = self.index.vectors[chosen] @ qvec if chosen else np.zeros(0)
+        cosines = self.index.vectors[[i for i, _ in chosen]] @ qvec if chosen else np.zeros(0)
         hits = tuple(
-            Hit(passage=self.index.passages[i], score=1.0 / (1 + rank), dense=float(cosines[rank]), lexical=float(lex[i]))
-            for rank, i in enumerate(chosen)
+            Hit(passage=self.index.passages[i], score=score, dense=float(cosines[rank]), lexical=float(lex[i]))
+            for rank, (i, score) in enumerate(chosen)
         )
         t3 = time.perf_counter()
         language = detect_language(question)
         topic_terms = terms(f"{self.careers.strip(question)} {expansion}")
-        weights = {t: self.index.idf(t) for t in topic_terms if t not in _EN_STOPWORDS}
+        weights = {t: self.index.idf(t) for t in topic_terms if t not in _EN_STOPWORDS and not _straddles_kana(t)}
         signals = self._signals(self.careers.strip(question), hits, language, named_career=bool(careers))
         return Retrieval(
             query=query,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    NoDecode,
     TomlConfigSettingsSource,
 )
 
@@ -79,7 +80,9 @@ class Settings(BaseSettings):
     )
     slack_require_mention: bool = Field(default=False, description="Answer thread follow-ups only when mentioned.")
     slack_public_slash: bool = Field(default=False, description="Post /career answers in the channel, not ephemerally.")
-    slack_allowed_channels: list[str] = Field(default_factory=list, description="Channel ids to serve (empty: all).")
+    slack_allowed_channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated channel ids to serve (empty: all)."
+    )
     slack_rate_limit_per_minute: int = Field(default=10, ge=0, description="Questions per user per minute (0: no limit).")
     feedback_db: Path | None = Field(default=None, description="Feedback SQLite file (default: <data_dir>/feedback.sqlite3).")
 
@@ -106,6 +109,13 @@ class Settings(BaseSettings):
         elif f"{ENV_PREFIX}CONFIG" in os.environ:
             raise ConfigError(f"{ENV_PREFIX}CONFIG: no such file: {toml_path}")
         return tuple(sources)
+
+    @field_validator("slack_allowed_channels", mode="before")
+    @classmethod
+    def _channels(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [c.strip() for c in value.split(",") if c.strip()]
+        return value
 
     @field_validator("slack_api_url")
     @classmethod

@@ -27,6 +27,10 @@ MAX_SECTIONS = 3
 MAX_UNITS = 7
 MAX_UNITS_PER_SECTION = 4
 MAX_UNIT_CHARS = 220
+#: A unit is quoted when it scores at least this share of the section's best unit.
+UNIT_SHARE = 0.75
+#: A further section is quoted when its best unit scores at least this share of the best section's.
+SECTION_SHARE = 0.6
 _SENTENCE = re.compile(r"(?<=[。！？!?])\s*")
 _ITEM_MARK = re.compile(r"^\s*(?:[*+-]|\d+[.)])\s+")
 _LABEL_ONLY = re.compile(r"^\*\*[^*]{1,20}[:：]\*\*$")
@@ -95,10 +99,10 @@ class ExtractiveBackend:
             units, strength = self._choose_units(hits, q_terms, weights)
             chosen.append((section_id, hits, units, strength))
         # Keep the first section, every named career's first section, and others only when their
-        # evidence is at least half as strong as the best: no filler from loosely related sections.
+        # evidence is at least SECTION_SHARE as strong as the best: no filler from loosely related sections.
         best = max((c[3] for c in chosen), default=0.0)
         must = {next((c[0] for c in chosen if c[0].split("#", 1)[0] == slug), None) for slug in retrieval.careers}
-        chosen = [c for i, c in enumerate(chosen) if i == 0 or c[0] in must or (best > 0 and c[3] >= 0.5 * best)]
+        chosen = [c for i, c in enumerate(chosen) if i == 0 or c[0] in must or (best > 0 and c[3] >= SECTION_SHARE * best)]
         groups = []
         citations = []
         for n, (section_id, hits, units, _) in enumerate(chosen, start=1):
@@ -205,7 +209,7 @@ class ExtractiveBackend:
         if best_score == 0:
             picked = units[:2]
         else:
-            picked = [u for u in scored[:MAX_UNITS_PER_SECTION] if sum(idf[t] for t in q_terms & u.terms) >= best_score * 0.5]
+            picked = [u for u in scored[:MAX_UNITS_PER_SECTION] if sum(idf[t] for t in q_terms & u.terms) >= best_score * UNIT_SHARE]
         return [u.text for u in sorted(picked, key=lambda u: u.order)][:MAX_UNITS], best_score
 
     def _related(self, kb: KnowledgeBase, section_ids: Sequence[str]) -> list[Link]:

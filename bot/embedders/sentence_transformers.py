@@ -84,7 +84,8 @@ class SentenceTransformersEmbedder:
         q_default, p_default = default_prefixes(model)
         self.query_prefix = q_default if query_prefix is None else query_prefix
         self.passage_prefix = p_default if passage_prefix is None else passage_prefix
-        self.dimension = int(self._model.get_sentence_embedding_dimension() or 0)
+        get_dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dimension = int(get_dimension() or 0)
         self._batch = batch_size
         name = local.name if local.exists() else model
         self.id = f"sentence-transformers:{name}|q={self.query_prefix}|p={self.passage_prefix}"

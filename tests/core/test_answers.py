@@ -1,0 +1,140 @@
+"""The extractive backend, the templates, and the backend registry."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.answer import BACKENDS, Answer, AnswerRequest, Citation, Link, make_backend
+from bot.errors import BackendError, ConfigError, TemplateError
+from bot.pipeline import Advisor
+from bot.prompts import PromptLibrary
+from tests.conftest import PROMPTS
+
+SAMPLE_VARIABLES = {
+    "answer.md": {
+        "careers": ["AIプロダクトマネージャー"],
+        "groups": [{"n": 1, "heading": "見出し", "article": "記事", "units": ["根拠の文。"]}],
+        "citations": [Citation(n=1, section_id="a#b", title="記事", breadcrumb="見出し", url="https://x/a#b", score=1.0)],
+        "related": [Link(title="関連", url="https://x/r")],
+        "confident": True,
+    },
+    "abstain.md": {"suggestions": [Link(title="近い話題", url="https://x/a#b")], "careers": [Link(title="職種", url="https://x/a")]},
+    "samples.md": {"careers": ["AIプロダクトマネージャー", "データサイエンティスト"]},
+}
+
+
+def test_every_template_renders_in_both_languages() -> None:
+    library = PromptLibrary(folder=PROMPTS)
+    names = library.names()
+    assert {"ja/answer.md.j2", "en/answer.md.j2", "ja/abstain.md.j2", "en/abstain.md.j2"} <= set(names)
+    for path in names:
+        lang, file = path.split("/", 1)
+        name = file.removesuffix(".j2")
+        if name not in SAMPLE_VARIABLES:
+            continue  # templates of other parts (Slack, LLM) are rendered by their own tests
+        assert library.render(name, language=lang, **SAMPLE_VARIABLES[name]).strip()
+
+
+def test_an_undefined_variable_is_an_error() -> None:
+    with pytest.raises(TemplateError, match="undefined"):
+        PromptLibrary(folder=PROMPTS).render("answer.md", language="ja")
+
+
+def test_templates_are_sandboxed(tmp_path: Path) -> None:
+    (tmp_path / "ja").mkdir()
+    (tmp_path / "ja" / "evil.j2").write_text("{{ ''.__class__.__mro__ }}", encoding="utf-8")
+    with pytest.raises(TemplateError):
+        PromptLibrary(folder=tmp_path).render("evil", language="ja")
+
+
+def citation_numbers(text: str) -> set[int]:
+    return {int(n) for n in re.findall(r"\[(\d+)\]", text)}
+
+
+def test_a_salary_answer_quotes_the_table_rows_and_cites_them(advisor: Advisor) -> None:
+    answer = advisor.ask("AI PMの年収は？")
+    assert not answer.abstained and answer.confident
+    first = answer.citations[0]
+    assert first.section_id == "ai_product_manager#日本での推定年収dodaopenwork参照"
+    assert first.url == (
+        advisor.settings.article_base_url
+        + "ai_product_manager#%E6%97%A5%E6%9C%AC%E3%81%A7%E3%81%AE%E6%8E%A8%E5%AE%9A%E5%B9%B4%E5%8F%8Edodaopenwork%E5%8F%82%E7%85%A7"
+    )
+    assert "1,400〜2,500+" in answer.text and "500〜850" in answer.text
+    assert "| :--- |" not in answer.text  # rows read with their column names, not pasted Markdown
+    assert citation_numbers(answer.text) == {c.n for c in answer.citations}
+    assert "出典" in answer.text
+
+
+def test_a_row_question_lands_on_its_row(advisor: Advisor) -> None:
+    answer = advisor.ask("データサイエンティストのシニアの年収は？")
+    evidence = answer.text.split("**出典**")[0]
+    assert "1,100〜1,800+" in evidence and "450〜700" not in evidence
+
+
+def test_answers_quote_units_not_whole_passages(advisor: Advisor) -> None:
+    answer = advisor.ask("AI PMの面接でハルシネーション対策を聞かれたら？")
+    passage = answer.retrieval.hits[0].passage.text
+    assert len(answer.text.split("**出典**")[0]) < len(passage)
+    assert "ハルシネーション" in answer.text
+
+
+def test_english_questions_get_english_wording(advisor: Advisor) -> None:
+    answer = advisor.ask("How much does a product manager earn in Japan?")
+    assert answer.language == "en" and "Sources" in answer.text and "出典" not in answer.text
+    assert answer.citations[0].section_id.startswith("product_manager#")
+    off = advisor.ask("What's the weather like in Osaka today?")
+    assert off.abstained and "don't cover" in off.text and "Careers I can talk about" in off.text
+
+
+def test_an_abstention_says_so_and_suggests_the_nearest_topics(advisor: Advisor) -> None:
+    answer = advisor.ask("東京の明日の天気は？")
+    assert answer.abstained and not answer.confident and answer.citations == ()
+    assert "記事にはありません" in answer.text and "近いトピック" in answer.text
+    assert answer.suggestions and all(s.url.startswith(advisor.settings.article_base_url) for s in answer.suggestions)
+
+
+def test_related_career_links_all_resolve(advisor: Advisor) -> None:
+    answer = advisor.ask("機械学習エンジニアのキャリアパスは？")
+    slugs = {a.slug for a in advisor.knowledge.articles}
+    assert answer.related
+    for link in answer.related:
+        assert link.url.removeprefix(advisor.settings.article_base_url) in slugs
+
+
+def test_the_json_shape_of_an_answer(advisor: Advisor) -> None:
+    data = advisor.ask("AI PMのキャリアパスは？").to_json()
+    assert {"answer", "confident", "citations", "passages", "timings_ms"} <= set(data)
+    assert {"section_id", "title", "url", "score"} <= set(data["citations"][0])
+    assert {"section_id", "title", "text", "score"} <= set(data["passages"][0])
+    assert data["timings_ms"]["total"] > 0
+
+
+def test_a_failing_backend_falls_back_to_extractive(advisor: Advisor) -> None:
+    class Broken:
+        name = "broken"
+
+        def answer(self, request: AnswerRequest) -> Answer:
+            raise BackendError("the model is down")
+
+    BACKENDS.register("broken", lambda settings, prompts: Broken())
+    try:
+        answer = advisor.ask("AI PMの年収は？", backend="broken")
+    finally:
+        BACKENDS.unregister("broken")
+        advisor._backends.pop("broken", None)
+    assert answer.backend == "extractive" and answer.citations
+
+
+def test_an_unknown_backend_names_the_setting_and_the_known_ones(advisor: Advisor) -> None:
+    with pytest.raises(ConfigError) as info:
+        make_backend("nope", advisor.settings, advisor.prompts)
+    assert "CAREERBOT_BACKEND" in str(info.value) and "extractive" in str(info.value)
+
+
+def test_over_long_questions_are_cut(advisor: Advisor) -> None:
+    answer = advisor.ask("AI PMの年収は？" + "あ" * 5000)
+    assert len(answer.question) == advisor.settings.max_question_chars

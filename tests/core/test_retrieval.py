@@ -1,0 +1,87 @@
+"""Hybrid retrieval on the real knowledge base: fusion, career routing, comparisons, follow-ups."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.pipeline import Advisor
+from bot.retrieval import rrf_fuse
+
+
+def test_rrf_fuse_matches_a_hand_computed_example() -> None:
+    fused = dict(rrf_fuse([[1, 2, 3], [3, 1]], k=60))
+    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused[2] == pytest.approx(1 / 62)
+    assert [item for item, _ in rrf_fuse([[1, 2, 3], [3, 1]], k=60)] == [1, 3, 2]
+
+
+def test_rrf_ties_break_by_item_for_a_stable_order() -> None:
+    assert [i for i, _ in rrf_fuse([[5], [4]], k=60)] == [4, 5]
+
+
+def slugs_of(advisor: Advisor, question: str, history: tuple[str, ...] = (), k: int = 5) -> list[str]:
+    return [h.passage.section.slug for h in advisor.retriever.search(question, history=list(history), top_k=k).hits]
+
+
+def top_section(advisor: Advisor, question: str, history: tuple[str, ...] = ()) -> str:
+    return advisor.retriever.search(question, history=list(history), top_k=5).hits[0].passage.section.id
+
+
+SALARY = "日本での推定年収dodaopenwork参照"
+
+
+@pytest.mark.parametrize(
+    ("question", "slug"),
+    [
+        ("データサイエンティストの年収は？", "data_scientist"),
+        ("PMの年収", "product_manager"),
+        ("PdMの給料はどれくらい？", "product_manager"),
+        ("AI PMの年収は？", "ai_product_manager"),
+        ("MLEの年収", "machine_learning_engineer"),
+        ("How much does a data scientist earn?", "data_scientist"),
+    ],
+)
+def test_a_named_career_is_answered_from_its_own_salary_table(advisor: Advisor, question: str, slug: str) -> None:
+    assert top_section(advisor, question) == f"{slug}#{SALARY}"
+
+
+def test_pm_is_not_read_as_ai_pm_and_ai_pm_not_as_pm(advisor: Advisor) -> None:
+    assert advisor.careers.mentions("PMの年収") == ["product_manager"]
+    assert advisor.careers.mentions("AI PMの年収") == ["ai_product_manager"]
+    assert advisor.careers.mentions("AIプロダクトマネージャーとプロダクトマネージャー") == ["ai_product_manager", "product_manager"]
+    assert advisor.careers.mentions("npmとwordsの話") == []  # no PM or DS inside other words
+
+
+def test_the_seed_defines_ai_pm_in_its_text_not_its_front_matter(advisor: Advisor) -> None:
+    career = advisor.careers.get("ai_product_manager")
+    assert career is not None and "ai pm" in career.names and "aipm" in career.names
+
+
+def test_a_comparison_retrieves_from_both_articles(advisor: Advisor) -> None:
+    top = slugs_of(advisor, "データサイエンティストとMLエンジニアの違いは？", k=4)
+    assert {"data_scientist", "machine_learning_engineer"} <= set(top[:2])
+
+
+def test_a_follow_up_stays_with_the_career_of_the_conversation(advisor: Advisor) -> None:
+    retrieval = advisor.retriever.search("そのために必要なスキルは？", history=["データサイエンティストの仕事内容は？"])
+    assert retrieval.careers == ("data_scientist",) and retrieval.careers_from_context
+    assert all(h.passage.section.slug == "data_scientist" for h in retrieval.hits[:3])
+    assert "スキル" in retrieval.hits[0].passage.section.heading
+
+
+def test_the_latest_career_in_the_conversation_wins(advisor: Advisor) -> None:
+    history = ["AI PMの年収は？", "じゃあ機械学習エンジニアは？"]
+    assert top_section(advisor, "シニアになるとどのくらい？", tuple(history)) == f"machine_learning_engineer#{SALARY}"
+
+
+def test_confidence_separates_on_and_off_topic(advisor: Advisor) -> None:
+    on = advisor.retriever.search("AI PMの年収は？").confidence
+    off = advisor.retriever.search("渋谷でおすすめのラーメン屋は？").confidence
+    assert 0 <= off < advisor.settings.min_confidence <= on <= 1
+
+
+def test_synonyms_bring_the_articles_word(advisor: Advisor) -> None:
+    assert advisor.synonyms.expansions("給料はいくら？") == ["年収"]
+    assert advisor.synonyms.expansions("What is the salary?") == ["年収"]
+    assert advisor.synonyms.expansions("年収は？") == []
