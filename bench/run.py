@@ -1,0 +1,196 @@
+"""Benchmark careerbot: index build, warm and cold latency, memory, and a synthetic 10,000-section corpus.
+
+    python bench/run.py                # full run (≈ 2–3 minutes on 2 cores), table for the README
+    python bench/run.py --quick        # a smoke run on a small synthetic corpus
+
+Writes ``bench/out/results.json`` and prints a Markdown table. Targets (2-core
+machine): warm end-to-end p95 ≤ 50 ms; cold ``careerbot ask`` ≤ 3 s; peak RSS
+≤ 400 MB with the default embedder; 10,000 sections indexed ≤ 90 s with query
+p95 ≤ 30 ms. Run it in the full test environment (``.[test]`` installed, so
+threadpoolctl is present): thread oversubscription only shows there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.embedders import make_embedder  # noqa: E402
+from bot.knowledge import load_knowledge  # noqa: E402
+from bot.pipeline import Advisor, refresh_index  # noqa: E402
+from bot.questions import load_question_sets  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
+from bot.threads import available_cores  # noqa: E402
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) and stdout of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed with {proc.returncode}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, out
+
+
+def synthetic_knowledge(folder: Path, sections: int, source: Path) -> None:
+    """Articles made of shuffled real sentences: realistic Japanese text, ``sections`` sections in all."""
+    kb = load_knowledge(source)
+    sentences = [s for sec in kb.sections for s in sec.text.replace("\n", "").split("。") if len(s) > 15]
+    rng = random.Random(7)
+    per_article = 100
+    folder.mkdir(parents=True, exist_ok=True)
+    for a in range(0, sections, per_article):
+        n = min(per_article, sections - a)
+        parts = [f'---json\n{{"slug": "synthetic_{a // per_article:04d}", "title": "合成記事{a // per_article}"}}\n---\n']
+        for s in range(n):
+            body = "。".join(rng.sample(sentences, 4)) + "。"
+            parts.append(f"## 合成セクション{a + s} {rng.choice(sentences)[:12]}\n\n{body}\n")
+        (folder / f"synthetic_{a // per_article:04d}.md").write_text("\n".join(parts), encoding="utf-8")
+
+
+def bench_shipped(work: Path, questions: list, repeats: int) -> dict:
+    data = work / "data"
+    settings = load_settings(data_dir=data, knowledge_dir=work / "knowledge")
+    t0 = time.perf_counter()
+    embedder = make_embedder(settings)
+    embedder.embed_queries(["warm up"])  # weights load lazily
+    load_s = time.perf_counter() - t0
+    full = refresh_index(settings, embedder, force=True)
+
+    article = sorted((work / "knowledge").glob("*.md"))[0]
+    text = article.read_text(encoding="utf-8")
+    head, sep, body = text.partition("\n---\n")  # edit the body, not the front matter
+    article.write_text(head + sep + body.replace("。", "。（更新）", 1), encoding="utf-8")
+    incremental = refresh_index(settings, embedder)
+    article.write_text(text, encoding="utf-8")
+    refresh_index(settings, embedder)
+
+    advisor = Advisor(settings=settings, embedder=embedder)
+    for q in questions[:10]:  # warm up
+        advisor.ask(q.question, history=q.turns)
+    retrieval_ms, total_ms = [], []
+    for _ in range(repeats):
+        for q in questions:
+            t = time.perf_counter()
+            advisor.retriever.search(q.question, history=list(q.turns), top_k=settings.top_k)
+            retrieval_ms.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            advisor.ask(q.question, history=q.turns)
+            total_ms.append((time.perf_counter() - t) * 1000)
+
+    env = {**os.environ, "CAREERBOT_DATA_DIR": str(data), "CAREERBOT_KNOWLEDGE_DIR": str(work / "knowledge")}
+    exe = shutil.which("careerbot")
+    cmd = [exe] if exe else [sys.executable, "-m", "bot"]
+    colds = [run_child([*cmd, "ask", "AI PMの年収は？"], env) for _ in range(3)]
+    return {
+        "passages": full.index.size,
+        "sections": len(full.knowledge.sections),
+        "embedder_load_s": load_s,
+        "index_full_s": full.seconds,
+        "index_incremental_s": incremental.seconds,
+        "incremental_embedded": incremental.plan.to_embed if incremental.plan else 0,
+        "questions": len(questions) * repeats,
+        "retrieval_p50_ms": percentile(retrieval_ms, 50),
+        "retrieval_p95_ms": percentile(retrieval_ms, 95),
+        "ask_p50_ms": percentile(total_ms, 50),
+        "ask_p95_ms": percentile(total_ms, 95),
+        "cold_ask_s": statistics.median(c[0] for c in colds),
+        "cold_ask_peak_rss_mb": max(c[1] for c in colds),
+    }
+
+
+def bench_synthetic(work: Path, sections: int, questions: list) -> dict:
+    folder = work / "synthetic"
+    synthetic_knowledge(folder, sections, ROOT / "knowledge")
+    data = work / "synthetic-data"
+    env = {**os.environ, "CAREERBOT_DATA_DIR": str(data), "CAREERBOT_KNOWLEDGE_DIR": str(folder)}
+    exe = shutil.which("careerbot")
+    cmd = [exe] if exe else [sys.executable, "-m", "bot"]
+    build_s, build_rss, _ = run_child([*cmd, "index", "--quiet"], env)
+    settings = load_settings(data_dir=data, knowledge_dir=folder)
+    advisor = Advisor(settings=settings)
+    for q in questions[:10]:
+        advisor.retriever.search(q.question)
+    times = []
+    for q in questions:
+        t = time.perf_counter()
+        advisor.retriever.search(q.question, history=list(q.turns))
+        times.append((time.perf_counter() - t) * 1000)
+    return {
+        "sections": sections,
+        "passages": advisor.index.size,
+        "index_process_s": build_s,
+        "index_peak_rss_mb": build_rss,
+        "query_p50_ms": percentile(times, 50),
+        "query_p95_ms": percentile(times, 95),
+    }
+
+
+def markdown(results: dict) -> str:
+    s, y = results["shipped"], results["synthetic"]
+    rows = [
+        ("Embedder load (use-m3)", f"{s['embedder_load_s']:.2f} s", ""),
+        (f"Index build, full ({s['sections']} sections, {s['passages']} passages)", f"{s['index_full_s']:.2f} s", ""),
+        (f"Index build, incremental (1 article edited, {s['incremental_embedded']} passage re-embedded)",
+         f"{s['index_incremental_s']:.2f} s", ""),
+        ("Warm retrieval p50 / p95", f"{s['retrieval_p50_ms']:.1f} / {s['retrieval_p95_ms']:.1f} ms", ""),
+        ("Warm `ask` end to end p50 / p95", f"{s['ask_p50_ms']:.1f} / {s['ask_p95_ms']:.1f} ms", "p95 ≤ 50 ms"),
+        ("Cold `careerbot ask` (process, index on disk)", f"{s['cold_ask_s']:.2f} s", "≤ 3 s"),
+        ("Peak RSS of `careerbot ask`", f"{s['cold_ask_peak_rss_mb']:.0f} MB", "≤ 400 MB"),
+        (f"Synthetic corpus: {y['sections']:,} sections ({y['passages']:,} passages) indexed",
+         f"{y['index_process_s']:.1f} s", "≤ 90 s"),
+        ("Synthetic corpus: peak RSS while indexing", f"{y['index_peak_rss_mb']:.0f} MB", ""),
+        ("Synthetic corpus: query p50 / p95", f"{y['query_p50_ms']:.1f} / {y['query_p95_ms']:.1f} ms", "p95 ≤ 30 ms"),
+    ]
+    lines = ["| measure | result | target |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small synthetic corpus and one repeat (smoke test)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "results.json")
+    args = parser.parse_args()
+    questions = load_question_sets([ROOT / "knowledge" / "questions"])
+    with tempfile.TemporaryDirectory(prefix="careerbot-bench-") as tmp:
+        work = Path(tmp)
+        shutil.copytree(ROOT / "knowledge", work / "knowledge")
+        results = {
+            "machine": {"cores": available_cores(), "python": platform.python_version(), "platform": platform.platform()},
+            "shipped": bench_shipped(work, questions, repeats=1 if args.quick else 3),
+            "synthetic": bench_synthetic(work, 300 if args.quick else 10_000, questions),
+        }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
