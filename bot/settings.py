@@ -86,6 +86,30 @@ class Settings(BaseSettings):
     slack_rate_limit_per_minute: int = Field(default=10, ge=0, description="Questions per user per minute (0: no limit).")
     feedback_db: Path | None = Field(default=None, description="Feedback SQLite file (default: <data_dir>/feedback.sqlite3).")
 
+    # LLM answer backends (the API variables are the SDKs' own, without the CAREERBOT_ prefix).
+    llm_model: str = Field(default="", description="Model name for the openai / anthropic backends.")
+    llm_temperature: float = Field(default=0.2, ge=0.0, le=2.0, description="Sampling temperature.")
+    llm_max_tokens: int = Field(default=800, ge=16, description="Most tokens an LLM answer may have.")
+    llm_timeout: float = Field(default=30.0, gt=0, description="Seconds before an LLM call is abandoned (then: extractive).")
+    llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries on 429 and 5xx before falling back.")
+    llm_max_retry_after: float = Field(default=10.0, ge=0, description="Longest Retry-After (seconds) that is honoured.")
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        description="OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp, LM Studio).",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"), description="API key for it."
+    )
+    anthropic_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "anthropic_base_url"),
+        description="Anthropic Messages API base URL.",
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key"), description="API key."
+    )
+
     @field_validator("article_base_url")
     @classmethod
     def _url(cls, value: str) -> str:
@@ -145,7 +169,7 @@ def load_settings(**overrides: Any) -> Settings:
         field = str(err["loc"][0]) if err["loc"] else "?"
         if field in clean:
             name = field
-        elif field.upper().startswith("SLACK_"):
+        elif field.upper().startswith(("SLACK_", "OPENAI_", "ANTHROPIC_")):
             name = field.upper()
         else:
             name = f"{ENV_PREFIX}{field.upper()}"
