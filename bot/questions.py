@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -22,7 +22,20 @@ from .errors import CareerbotError
 from .knowledge import KnowledgeBase
 from .text import normalize, strip_decorations
 
-__all__ = ["Question", "QuestionSetError", "load_question_set", "load_question_sets", "resolve_sections", "write_jsonl"]
+__all__ = [
+    "QUESTION_SUFFIXES",
+    "Question",
+    "QuestionSetError",
+    "Resolution",
+    "load_labelled_question_sets",
+    "load_question_set",
+    "load_question_sets",
+    "question_files",
+    "resolve_sections",
+    "write_jsonl",
+]
+
+QUESTION_SUFFIXES = (".jsonl", ".yaml", ".yml")
 
 
 class QuestionSetError(CareerbotError):
@@ -45,6 +58,11 @@ class Question(BaseModel):
 
     @model_validator(mode="after")
     def _has_expectation(self) -> Question:
+        if not self.question.strip():
+            raise ValueError("question: is blank")
+        for name in ("expected_sections", "expected_text", "expected_articles", "turns", "tags"):
+            if any(not v.strip() for v in getattr(self, name)):
+                raise ValueError(f"{name}: contains a blank string")
         if not self.out_of_scope and not (self.expected_sections or self.expected_text):
             raise ValueError("an in-scope question needs expected_sections or expected_text")
         if self.out_of_scope and (self.expected_sections or self.expected_text):
@@ -80,6 +98,22 @@ def _items(path: Path) -> list[tuple[str, object]]:
     return items
 
 
+def _describe(exc: ValidationError) -> str:
+    """``field: what is wrong`` for the first error, on one line."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = f"unknown field (known: {', '.join(Question.model_fields)})"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    elif err["type"] in ("tuple_type", "list_type"):
+        msg = "should be a list of strings"
+    if not field:  # a check across fields names its field in the message
+        return " ".join(msg.splitlines())
+    return f"{field}: " + " ".join(msg.splitlines())
+
+
 def load_question_set(path: Path) -> list[Question]:
     """Read and validate one set; raises `QuestionSetError` naming file, item and field."""
     questions: list[Question] = []
@@ -91,9 +125,7 @@ def load_question_set(path: Path) -> list[Question]:
         try:
             q = Question.model_validate(item)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "item"
-            raise QuestionSetError(f"{path}: {label}: {field}: {err['msg']}") from None
+            raise QuestionSetError(f"{path}: {label}: {_describe(exc)}") from None
         if q.id in seen:
             raise QuestionSetError(f"{path}: {label}: duplicate id {q.id!r}")
         seen.add(q.id)
@@ -101,31 +133,62 @@ def load_question_set(path: Path) -> list[Question]:
     return questions
 
 
-def load_question_sets(paths: Iterable[Path]) -> list[Question]:
-    """Several sets (folders stand for their *.jsonl/*.yaml files); ids must be unique across them."""
+def question_files(paths: Iterable[Path]) -> list[Path]:
+    """The set files ``paths`` stand for: a folder stands for its *.jsonl/*.yaml/*.yml files (sorted).
+
+    A file named twice (directly or through its folder) is read once; a missing
+    path or a folder without sets raises `QuestionSetError`.
+    """
     files: list[Path] = []
+    seen: set[Path] = set()
     for p in paths:
         if p.is_dir():
-            files.extend(sorted(f for f in p.iterdir() if f.suffix in (".jsonl", ".yaml", ".yml")))
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in QUESTION_SUFFIXES)
+            if not found:
+                raise QuestionSetError(f"{p}: no question sets (*.jsonl, *.yaml, *.yml) in this folder")
+        elif p.exists():
+            found = [p]
         else:
-            files.append(p)
-    out: list[Question] = []
+            raise QuestionSetError(f"{p}: no such file or folder")
+        for f in found:
+            if (key := f.resolve()) not in seen:
+                seen.add(key)
+                files.append(f)
+    return files
+
+
+def load_labelled_question_sets(paths: Iterable[Path]) -> list[tuple[Path, Question]]:
+    """Like `load_question_sets`, each question with the file it came from."""
+    out: list[tuple[Path, Question]] = []
     owner: dict[str, Path] = {}
-    for f in files:
+    for f in question_files(paths):
         for q in load_question_set(f):
             if q.id in owner:
                 raise QuestionSetError(f"{f}: id {q.id!r} is also used in {owner[q.id]}")
             owner[q.id] = f
-            out.append(q)
+            out.append((f, q))
     return out
+
+
+def load_question_sets(paths: Iterable[Path]) -> list[Question]:
+    """Several sets (folders stand for their *.jsonl/*.yaml files); ids must be unique across them."""
+    return [q for _, q in load_labelled_question_sets(paths)]
 
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    """Expected section ids per question, and the expectations that name no section."""
+    """Expected section ids per question, and the expectations that name no section.
+
+    ``articles`` maps a question id to the slug of its first resolvable expected
+    section (a heading shared by several articles gives the first slug in sort
+    order); ``unknown_articles`` lists ``expected_articles`` slugs the knowledge
+    base does not hold.
+    """
 
     sections: dict[str, frozenset[str]]
     unknown: dict[str, tuple[str, ...]]
+    articles: dict[str, str] = field(default_factory=dict)
+    unknown_articles: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def resolve_sections(questions: Iterable[Question], kb: KnowledgeBase) -> Resolution:
@@ -134,22 +197,31 @@ def resolve_sections(questions: Iterable[Question], kb: KnowledgeBase) -> Resolu
     by_heading: dict[str, set[str]] = {}
     for s in kb.sections:
         by_heading.setdefault(normalize(strip_decorations(s.heading)).strip(), set()).add(s.id)
+    slugs = {a.slug for a in kb.articles}
     sections: dict[str, frozenset[str]] = {}
     unknown: dict[str, tuple[str, ...]] = {}
+    articles: dict[str, str] = {}
+    unknown_articles: dict[str, tuple[str, ...]] = {}
     for q in questions:
         ids: set[str] = set()
         missing: list[str] = []
         for ref in q.expected_sections:
             if ref in by_id:
-                ids.add(ref)
+                found = {ref}
             elif (key := normalize(strip_decorations(ref)).strip()) in by_heading:
-                ids |= by_heading[key]
+                found = by_heading[key]
             else:
                 missing.append(ref)
+                continue
+            if q.id not in articles:
+                articles[q.id] = min(by_id[i].slug for i in found)
+            ids |= found
         sections[q.id] = frozenset(ids)
         if missing:
             unknown[q.id] = tuple(missing)
-    return Resolution(sections=sections, unknown=unknown)
+        if bad := tuple(a for a in q.expected_articles if a not in slugs):
+            unknown_articles[q.id] = bad
+    return Resolution(sections=sections, unknown=unknown, articles=articles, unknown_articles=unknown_articles)
 
 
 def write_jsonl(path: Path, questions: Iterable[Question]) -> None:
