@@ -7,6 +7,7 @@ same answer whichever surface asks it.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ from .retrieval import Retriever
 from .settings import Settings
 from .synonyms import Synonyms
 
-__all__ = ["Advisor", "IndexReport", "refresh_index"]
+__all__ = ["Advisor", "IndexReport", "ReloadReport", "refresh_index"]
 
 log = logging.getLogger(__name__)
 Notify = Callable[[str], None]
@@ -72,8 +73,34 @@ def refresh_index(
     return IndexReport(knowledge=kb, index=index, plan=plan, seconds=time.perf_counter() - start)
 
 
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """Everything derived from one state of the knowledge folder; replaced whole on reload."""
+
+    knowledge: KnowledgeBase
+    index: HybridIndex
+    plan: IndexPlan | None
+    careers: CareerLexicon
+    synonyms: Synonyms
+    retriever: Retriever
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadReport:
+    """What a reload found: the articles now served, those skipped, and what the index rebuilt."""
+
+    articles: int
+    problems: tuple[str, ...]
+    plan: IndexPlan | None
+    seconds: float
+
+
 class Advisor:
-    """Answers career questions from the knowledge base. Thread-safe for concurrent ``ask`` calls."""
+    """Answers career questions from the knowledge base.
+
+    Thread-safe: ``ask`` may run concurrently, also while `reload` swaps in a new
+    index — each question is answered wholly from the old or wholly from the new one.
+    """
 
     def __init__(
         self,
@@ -87,22 +114,73 @@ class Advisor:
         self.embedder = embedder or make_embedder(settings)
         self.embedder.embed_queries(["warm up"])  # load weights now, not inside the first (maybe concurrent) question
         self.prompts = PromptLibrary(folder=settings.prompts_dir)
-        report = refresh_index(settings, self.embedder, notify=notify, progress=progress)
-        self.knowledge = report.knowledge
-        self.index = report.index
-        self.index_plan = report.plan
-        self.careers = CareerLexicon.from_articles(self.knowledge.articles)
-        self.synonyms = Synonyms.load(settings.knowledge_dir / SYNONYMS_FILE)
-        self.retriever = Retriever(
-            index=self.index,
-            embedder=self.embedder,
-            careers=self.careers,
-            synonyms=self.synonyms,
-            candidates=settings.candidates,
-            rrf_k=settings.rrf_k,
-        )
+        self._reload_lock = threading.Lock()
+        self._snapshot = self._load(notify=notify, progress=progress)
         self._backends: dict[str, AnswerBackend] = {}
         self.backend(settings.backend)  # fail fast on an unknown or misconfigured backend
+
+    def _load(self, *, notify: Notify | None, progress: Notify | None) -> _Snapshot:
+        report = refresh_index(self.settings, self.embedder, notify=notify, progress=progress)
+        careers = CareerLexicon.from_articles(report.knowledge.articles)
+        synonyms = Synonyms.load(self.settings.knowledge_dir / SYNONYMS_FILE)
+        retriever = Retriever(
+            index=report.index,
+            embedder=self.embedder,
+            careers=careers,
+            synonyms=synonyms,
+            candidates=self.settings.candidates,
+            rrf_k=self.settings.rrf_k,
+        )
+        return _Snapshot(
+            knowledge=report.knowledge,
+            index=report.index,
+            plan=report.plan,
+            careers=careers,
+            synonyms=synonyms,
+            retriever=retriever,
+        )
+
+    def reload(self, *, notify: Notify | None = None) -> ReloadReport:
+        """Re-read the knowledge folder, re-index what changed, and swap the result in atomically.
+
+        Questions asked meanwhile are answered from the previous snapshot. A broken
+        article is reported (``problems``) and the others stay served; if the
+        reload itself fails, the previous snapshot stays and the error propagates.
+        """
+        start = time.perf_counter()
+        with self._reload_lock:
+            snapshot = self._load(notify=notify, progress=None)
+            self._snapshot = snapshot
+        return ReloadReport(
+            articles=len(snapshot.knowledge.articles),
+            problems=tuple(str(p) for p in snapshot.knowledge.problems),
+            plan=snapshot.plan,
+            seconds=time.perf_counter() - start,
+        )
+
+    @property
+    def knowledge(self) -> KnowledgeBase:
+        return self._snapshot.knowledge
+
+    @property
+    def index(self) -> HybridIndex:
+        return self._snapshot.index
+
+    @property
+    def index_plan(self) -> IndexPlan | None:
+        return self._snapshot.plan
+
+    @property
+    def careers(self) -> CareerLexicon:
+        return self._snapshot.careers
+
+    @property
+    def synonyms(self) -> Synonyms:
+        return self._snapshot.synonyms
+
+    @property
+    def retriever(self) -> Retriever:
+        return self._snapshot.retriever
 
     def backend(self, name: str) -> AnswerBackend:
         """The named backend, created once."""
@@ -127,8 +205,9 @@ class Advisor:
             raise CareerbotError("the question is empty")
         question = question[: self.settings.max_question_chars]
         start = time.perf_counter()
-        retrieval = self.retriever.search(question, history=list(history), top_k=top_k or self.settings.top_k)
-        request = AnswerRequest(question=question, retrieval=retrieval, knowledge=self.knowledge, history=tuple(history))
+        snapshot = self._snapshot  # one consistent view, even if a reload swaps it meanwhile
+        retrieval = snapshot.retriever.search(question, history=list(history), top_k=top_k or self.settings.top_k)
+        request = AnswerRequest(question=question, retrieval=retrieval, knowledge=snapshot.knowledge, history=tuple(history))
         t1 = time.perf_counter()
         chosen = self.backend(backend or self.settings.backend)
         try:
