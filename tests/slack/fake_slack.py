@@ -1,0 +1,297 @@
+"""A local stand-in for Slack's Web API (and ``response_url``s), like bolt-python's tests/mock_web_api_server.
+
+It answers the methods careerbot calls with realistic JSON, enforces the limits
+Slack enforces (a section over 3,000 characters, more than 50 blocks, too long a
+text), keeps threads (what ``chat.postMessage`` posts in a thread shows up in
+``conversations.replies``) and records every call (method, parsed body, headers)
+so that tests can count calls per method and wait for them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+TEAM_ID = "T0001"
+
+SECTION_LIMIT = 3000
+MESSAGE_BLOCKS = 50
+VIEW_BLOCKS = 100
+BLOCKS_TEXT_LIMIT = 13_000
+TEXT_LIMIT = 4000
+
+
+@dataclass
+class Call:
+    method: str
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def text(self) -> str:
+        """Everything a user would read: the fallback text and every block's text, joined."""
+        parts = [str(self.body.get("text") or "")]
+        blocks = self.body.get("blocks") or (self.body.get("view") or {}).get("blocks") or []
+        parts.extend(_block_texts(blocks))
+        return "\n".join(parts)
+
+
+def _block_texts(blocks: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for b in blocks:
+        if isinstance(b.get("text"), dict):
+            out.append(b["text"].get("text", ""))
+        for e in b.get("elements") or []:
+            if isinstance(e, dict) and "text" in e and isinstance(e["text"], str):
+                out.append(e["text"])
+    return out
+
+
+def _blocks_problem(blocks: Any, *, max_blocks: int) -> str | None:
+    if blocks is None:
+        return None
+    if not isinstance(blocks, list) or len(blocks) > max_blocks:
+        return f"more than {max_blocks} blocks"
+    total = 0
+    for b in blocks:
+        if not isinstance(b, dict) or "type" not in b:
+            return "a block without a type"
+        if b["type"] == "section":
+            text = (b.get("text") or {}).get("text", "")
+            if not text or len(text) > SECTION_LIMIT:
+                return f"section text of {len(text)} characters"
+            total += len(text)
+        if b["type"] == "header" and len((b.get("text") or {}).get("text", "")) > 150:
+            return "header over 150 characters"
+    if total > BLOCKS_TEXT_LIMIT:
+        return f"{total} characters of blocks"
+    return None
+
+
+class FakeSlack:
+    """Start with `start()`; ``api_url`` is the SLACK_API_URL to use; `stop()` at the end."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.ws_url: str | None = None
+        self._failures: dict[str, list[str]] = {}
+        self._cond = threading.Condition()
+        self._ts = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- test-facing API ---------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"{self.url}/response/{name}"
+
+    def set_thread(self, channel: str, messages: list[dict[str, Any]]) -> None:
+        """What conversations.replies returns for the thread whose root is ``messages[0]``."""
+        root = messages[0]["ts"]
+        with self._cond:
+            self.threads[(channel, root)] = [dict(m) for m in messages]
+
+    def fail(self, method: str, error: str, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
+        with self._cond:
+            self._failures.setdefault(method, []).extend([error] * times)
+
+    def calls_to(self, method: str, where: Callable[[Call], bool] | None = None) -> list[Call]:
+        with self._cond:
+            return [c for c in self.calls if c.method == method and (where is None or where(c))]
+
+    def wait_for(
+        self, method: str, *, count: int = 1, timeout: float = 15.0, where: Callable[[Call], bool] | None = None
+    ) -> list[Call]:
+        """Block until ``count`` calls of ``method`` (matching ``where``) were made; AssertionError on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [c for c in self.calls if c.method == method and (where is None or where(c))]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = sorted({c.method for c in self.calls})
+                    raise AssertionError(
+                        f"{len(found)} of {count} {method} calls after {timeout} s (methods seen: {seen})"
+                    )
+                self._cond.wait(left)
+
+    def quiet(self, seconds: float = 0.3) -> None:
+        """Wait until no call has arrived for ``seconds`` (lets ignored events finish before asserting nothing)."""
+        while True:
+            with self._cond:
+                last = self.calls[-1].at if self.calls else 0.0
+            idle = time.monotonic() - last
+            if idle >= seconds:
+                return
+            time.sleep(seconds - idle)
+
+    # -- server --------------------------------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode("utf-8")
+                body = _parse(raw, self.headers.get("Content-Type", ""))
+                path = urlparse(self.path).path
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if path.startswith("/response/"):
+                    status, payload = fake._response_url(path.rsplit("/", 1)[1], body, headers)
+                    self._send(status, payload, "text/plain")
+                elif path.startswith("/api/"):
+                    result = fake._api(path[len("/api/") :], body, headers)
+                    self._send(200, json.dumps(result), "application/json")
+                else:
+                    self._send(404, "not found", "text/plain")
+
+            do_GET = do_POST  # noqa: N815 - some clients GET with a query string
+
+            def _send(self, status: int, text: str, ctype: str) -> None:
+                data = text.encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", f"{ctype}; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # -- behaviour ---------------------------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        return f"{1800000000 + next(self._ts)}.000100"
+
+    def _record(self, method: str, body: dict[str, Any], headers: dict[str, str]) -> str | None:
+        with self._cond:
+            self.calls.append(Call(method=method, body=body, headers=headers))
+            failures = self._failures.get(method)
+            error = failures.pop(0) if failures else None
+            self._cond.notify_all()
+            return error
+
+    def _response_url(self, name: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, str]:
+        problem = _blocks_problem(body.get("blocks"), max_blocks=MESSAGE_BLOCKS)
+        self._record("response_url", {**body, "_name": name}, headers)
+        return (400, "invalid_blocks") if problem else (200, "ok")
+
+    def _api(self, method: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        auth = headers.get("authorization", "")
+        error = self._record(method, body, headers)
+        if error:
+            return {"ok": False, "error": error}
+        if not auth.startswith("Bearer xox") and method != "apps.connections.open":
+            return {"ok": False, "error": "not_authed"}
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://fake.slack.com/",
+                "team": "Fake",
+                "user": "careerbot",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            }
+        if method == "apps.connections.open":
+            if not auth.startswith("Bearer xapp-"):
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.ws_url} if self.ws_url else {"ok": False, "error": "no_websocket"}
+        if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
+            text = str(body.get("text") or "")
+            if len(text) > TEXT_LIMIT:
+                return {"ok": False, "error": "msg_too_long"}
+            if problem := _blocks_problem(body.get("blocks"), max_blocks=MESSAGE_BLOCKS):
+                return {"ok": False, "error": "invalid_blocks", "errors": [problem]}
+            if not text and not body.get("blocks"):
+                return {"ok": False, "error": "no_text"}
+            channel = body.get("channel", "")
+            if method == "chat.postEphemeral":
+                return {"ok": True, "message_ts": self._next_ts()}
+            ts = body.get("ts") if method == "chat.update" else self._next_ts()
+            message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "text": text, "ts": ts}
+            if body.get("thread_ts"):
+                message["thread_ts"] = body["thread_ts"]
+                with self._cond:
+                    thread = self.threads.setdefault((channel, body["thread_ts"]), [])
+                    if method == "chat.postMessage":
+                        thread.append(message)
+            return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "conversations.replies":
+            with self._cond:
+                messages = list(self.threads.get((body.get("channel", ""), body.get("ts", "")), []))
+            if not messages:
+                return {"ok": False, "error": "thread_not_found"}
+            return {"ok": True, "messages": messages, "has_more": False, "response_metadata": {"next_cursor": ""}}
+        if method == "views.publish":
+            view = body.get("view") or {}
+            if problem := _blocks_problem(view.get("blocks"), max_blocks=VIEW_BLOCKS):
+                return {"ok": False, "error": "invalid_arguments", "errors": [problem]}
+            return {"ok": True, "view": {"id": "V1", "type": view.get("type"), "blocks": view.get("blocks")}}
+        if method in (
+            "reactions.add",
+            "reactions.remove",
+            "assistant.threads.setStatus",
+            "assistant.threads.setSuggestedPrompts",
+            "assistant.threads.setTitle",
+        ):
+            return {"ok": True}
+        return {"ok": False, "error": "unknown_method"}
+
+
+def _parse(raw: str, content_type: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    if "json" in content_type:
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            return {"_raw": raw}
+        return data if isinstance(data, dict) else {"_raw": data}
+    out: dict[str, Any] = {}
+    for key, values in parse_qs(raw, keep_blank_values=True).items():
+        value: Any = values[-1]
+        if isinstance(value, str) and value[:1] in "[{":
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        out[key] = value
+    return out

@@ -1,0 +1,146 @@
+"""The small parts: settings checks, the `careerbot slack` start-up errors, dedupe, rate limit, token redaction."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from bot.cli import main
+from bot.errors import ConfigError
+from bot.slack.cli import RedactTokens
+from bot.slack.config import check_settings
+from bot.slack.dedupe import SeenKeys
+from bot.slack.ratelimit import RateLimiter
+from tests.conftest import make_settings
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("values", "http", "names"),
+    [
+        ({}, False, "SLACK_BOT_TOKEN"),
+        ({"slack_bot_token": "xoxp-user-token-secret"}, False, "SLACK_BOT_TOKEN"),
+        ({"slack_bot_token": "xoxb-1-ok"}, False, "SLACK_APP_TOKEN"),
+        ({"slack_bot_token": "xoxb-1-ok", "slack_app_token": "xoxb-wrong-kind"}, False, "SLACK_APP_TOKEN"),
+        ({"slack_bot_token": "xoxb-1-ok"}, True, "SLACK_SIGNING_SECRET"),
+        ({"slack_bot_token": "xoxb-1-ok", "slack_signing_secret": "has space"}, True, "SLACK_SIGNING_SECRET"),
+    ],
+)
+def test_missing_or_malformed_settings_name_the_variable(tmp_path, values, http, names):
+    settings = make_settings(tmp_path, **values)
+    with pytest.raises(ConfigError) as exc:
+        check_settings(settings, http=http)
+    message = str(exc.value)
+    assert message.startswith(names + ":") and "\n" not in message
+    assert not any(value in message for value in values.values())  # the value is never shown
+
+
+def test_careerbot_slack_stops_with_one_line(monkeypatch, capsys):
+    assert main(["slack"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("careerbot: error: SLACK_BOT_TOKEN:") and "\n" not in err
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-fine")
+    assert main(["slack", "--http", "--port", "0"]) == 2
+    assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err
+    assert main(["slack", "--port", "3000"]) == 2
+    assert "--port/--host" in capsys.readouterr().err
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "abc123def456")
+    monkeypatch.setenv("SLACK_API_URL", "ftp://nowhere")
+    assert main(["slack", "--http"]) == 2
+    assert capsys.readouterr().err.startswith("careerbot: error: SLACK_API_URL:")
+
+
+def test_seen_keys_are_claimed_once_and_forgotten_after_the_ttl():
+    clock = Clock()
+    seen = SeenKeys(ttl_seconds=60, max_keys=3, clock=clock)
+    assert seen.claim("a") and not seen.claim("a")
+    clock.now += 61
+    assert seen.claim("a")
+    for key in "bcd":
+        seen.claim(key)
+    assert len(seen) == 3 and "a" not in seen  # bounded: the oldest goes first
+    winners = []
+    barrier = threading.Barrier(8)
+
+    def race() -> None:
+        barrier.wait()
+        winners.append(seen.claim("same"))
+
+    threads = [threading.Thread(target=race) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert winners.count(True) == 1
+
+
+def test_rate_limit_is_a_sliding_minute_per_user():
+    clock = Clock()
+    limit = RateLimiter(per_minute=2, clock=clock)
+    assert limit.allow("u1") and limit.allow("u1") and not limit.allow("u1")
+    assert limit.allow("u2")
+    clock.now += 60
+    assert limit.allow("u1")
+    assert all(RateLimiter(per_minute=0).allow("u") for _ in range(100))
+
+
+def test_tokens_are_redacted_from_log_records():
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "token %s and %s", ("xoxb-123-abc", "xapp-1-A-2-z"), None
+    )
+    assert RedactTokens().filter(record)
+    assert record.getMessage() == "token xoxb-[redacted] and xapp-[redacted]"
+
+
+def test_the_manifest_declares_what_the_app_handles():
+    import yaml
+
+    from bot.settings import PROJECT_ROOT
+
+    manifest = yaml.safe_load((PROJECT_ROOT / "bot" / "slack" / "manifest.yaml").read_text(encoding="utf-8"))
+    settings = manifest["settings"]
+    events = set(settings["event_subscriptions"]["bot_events"])
+    assert {
+        "app_mention",
+        "message.im",
+        "message.channels",
+        "message.groups",
+        "app_home_opened",
+        "assistant_thread_started",
+    } <= events
+    assert settings["socket_mode_enabled"] and settings["interactivity"]["is_enabled"]
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/career"]
+    home = manifest["features"]["app_home"]
+    assert home["home_tab_enabled"] and home["messages_tab_enabled"]
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {
+        "app_mentions:read",
+        "chat:write",
+        "commands",
+        "channels:history",
+        "im:history",
+        "reactions:write",
+        "assistant:write",
+    } <= scopes
+
+
+def test_a_rejected_token_or_an_unreachable_api_stops_the_start(fake_slack, advisor, tmp_path):
+    from bot.slack.app import SlackBot
+
+    values = {"slack_bot_token": "xoxb-1-revoked", "slack_app_token": "xapp-1-x", "feedback_db": tmp_path / "f.db"}
+    fake_slack.fail("auth.test", "invalid_auth")
+    with pytest.raises(ConfigError, match=r"^SLACK_BOT_TOKEN: Slack rejected the bot token \(invalid_auth\)"):
+        SlackBot(advisor=advisor, settings=make_settings(tmp_path, slack_api_url=fake_slack.api_url, **values),
+                 http=False)
+    with pytest.raises(ConfigError, match=r"^SLACK_API_URL: cannot reach"):
+        SlackBot(advisor=advisor, settings=make_settings(tmp_path, slack_api_url="http://127.0.0.1:9/api/", **values),
+                 http=False)
