@@ -2,7 +2,8 @@
 
 A backend turns an `AnswerRequest` (the question, the retrieval, the
 conversation) into an `Answer` whose every claim cites a retrieved section.
-Built-in: ``extractive`` (no LLM). Third parties register a factory
+Built-in: ``extractive`` (no LLM), ``openai`` and ``anthropic`` (grounded LLM
+answers, see `bot.answer.llm`; they also implement `StreamingBackend`). Third parties register a factory
 ``(settings, prompts) -> AnswerBackend`` in the ``careerbot.backends``
 entry-point group, or call ``BACKENDS.register``.
 """
@@ -29,6 +30,7 @@ __all__ = [
     "BACKENDS",
     "Citation",
     "Link",
+    "StreamingBackend",
     "make_backend",
     "section_url",
 ]
@@ -127,6 +129,31 @@ class AnswerBackend(Protocol):
     def answer(self, request: AnswerRequest) -> Answer: ...
 
 
+@runtime_checkable
+class StreamingBackend(AnswerBackend, Protocol):
+    """An `AnswerBackend` that can show its answer while the model writes it (``openai``, ``anthropic``).
+
+    Contract of ``stream(request, on_delta) -> Answer``:
+
+    - ``on_delta`` is called, in order, with successive pieces of the *draft*
+      body as the model writes it: citations already renumbered 1..m and
+      made-up ones already removed, a half-written ``[n`` held back until it is
+      complete. It may be called zero times (abstention, a provider failure
+      before any text, a reply that is all held back).
+    - It returns the final `Answer`, checked exactly as ``answer`` checks it.
+      That Answer is authoritative: its ``text`` may differ from the joined
+      deltas (an uncited figure dropped, the sources list appended) or replace
+      them entirely (``backend`` ``"<name>→extractive"``: the model cited no
+      given source, or the connection broke mid-stream). A caller shows the
+      deltas as a draft, then replaces the draft with ``Answer.text``.
+    - It never raises for a provider failure. An exception raised by
+      ``on_delta`` is logged and stops further deltas, not the answer.
+    - Like ``answer``, it may be called from many threads at once.
+    """
+
+    def stream(self, request: AnswerRequest, on_delta: Callable[[str], None]) -> Answer: ...
+
+
 BackendFactory = Callable[["Settings", "PromptLibrary"], AnswerBackend]
 BACKENDS: Registry[BackendFactory] = Registry(kind="answer backend", group="careerbot.backends", setting="CAREERBOT_BACKEND")
 
@@ -143,3 +170,19 @@ def _extractive(settings: Settings, prompts: PromptLibrary) -> AnswerBackend:
 
 
 BACKENDS.register("extractive", _extractive)
+
+
+def _openai(settings: Settings, prompts: PromptLibrary) -> AnswerBackend:
+    from .openai_backend import OpenAIBackend
+
+    return OpenAIBackend.from_settings(settings, prompts)
+
+
+def _anthropic(settings: Settings, prompts: PromptLibrary) -> AnswerBackend:
+    from .anthropic_backend import AnthropicBackend
+
+    return AnthropicBackend.from_settings(settings, prompts)
+
+
+BACKENDS.register("openai", _openai)
+BACKENDS.register("anthropic", _anthropic)
