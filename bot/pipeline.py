@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from .answer import Answer, AnswerBackend, AnswerRequest, make_backend
+from .answer import Answer, AnswerBackend, AnswerRequest, StreamingBackend, make_backend
 from .careers import CareerLexicon
 from .embedders import Embedder, make_embedder
 from .errors import BackendError, CareerbotError
@@ -27,6 +28,8 @@ from .synonyms import Synonyms
 __all__ = ["Advisor", "IndexReport", "ReloadReport", "refresh_index"]
 
 log = logging.getLogger(__name__)
+#: One record per answer (see `_log_answer`); `bot.logs` formats it as text or JSON.
+answer_log = logging.getLogger("bot.answers")
 Notify = Callable[[str], None]
 
 SYNONYMS_FILE = "synonyms.yaml"
@@ -195,10 +198,18 @@ class Advisor:
         history: Sequence[str] = (),
         top_k: int | None = None,
         backend: str | None = None,
+        on_delta: Callable[[str], None] | None = None,
+        question_id: str | None = None,
     ) -> Answer:
         """Answer ``question``; ``history`` is the earlier user turns of the conversation, oldest first.
 
-        A failing backend falls back to ``extractive``: the user always gets an answer.
+        With ``on_delta`` and a backend that streams (`StreamingBackend`), draft
+        pieces of the answer are passed to it as they are written; the returned
+        `Answer` is final and may differ from the draft. A failing backend falls
+        back to ``extractive``: the user always gets an answer. Each answer is
+        logged as one ``bot.answers`` record (``question_id`` names it; one is
+        made up when not given) with timings, backend, confidence and citations,
+        but not the question's text.
         """
         question = question.strip()
         if not question:
@@ -211,11 +222,42 @@ class Advisor:
         t1 = time.perf_counter()
         chosen = self.backend(backend or self.settings.backend)
         try:
-            answer = chosen.answer(request)
+            if on_delta is not None and isinstance(chosen, StreamingBackend):
+                answer = chosen.stream(request, on_delta)
+            else:
+                answer = chosen.answer(request)
         except BackendError as exc:
             log.warning("backend %s failed (%s); answering extractively", chosen.name, exc)
             answer = self.backend("extractive").answer(request)
         t2 = time.perf_counter()
         timings = {**retrieval.timings_ms, "compose": (t2 - t1) * 1000, "total": (t2 - start) * 1000}
         timings.update(answer.timings_ms)
-        return replace(answer, timings_ms=timings)
+        answer = replace(answer, timings_ms=timings)
+        _log_answer(answer, question_id or uuid.uuid4().hex[:12])
+        return answer
+
+
+def _log_answer(answer: Answer, question_id: str) -> None:
+    """One structured record per answer: what was decided and how long each stage took; no text, no secrets."""
+    usage = {k: v for k, v in answer.usage.items() if isinstance(v, (int, float, str)) or v is None}
+    answer_log.info(
+        "answered %s in %.0f ms (%s, confidence %.2f%s)",
+        question_id,
+        answer.timings_ms.get("total", 0.0),
+        answer.backend,
+        answer.retrieval.confidence,
+        ", abstained" if answer.abstained else "",
+        extra={
+            "event": "answer",
+            "question_id": question_id,
+            "backend": answer.backend,
+            "language": answer.language,
+            "confidence": round(answer.retrieval.confidence, 4),
+            "confident": answer.confident,
+            "abstained": answer.abstained,
+            "careers": list(answer.retrieval.careers),
+            "citations": [c.section_id for c in answer.citations],
+            "latency_ms": {k: round(v, 2) for k, v in answer.timings_ms.items()},
+            "usage": usage,
+        },
+    )

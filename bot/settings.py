@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     )
     threads: int = Field(default=0, ge=0, description="Numeric threads (0: the cores available).")
     max_question_chars: int = Field(default=1000, ge=10, description="Longer questions are cut to this length.")
+    log_format: Literal["text", "json"] = Field(default="text", description="Log lines of `careerbot slack`: text or json.")
 
     # Slack (the variable names are Slack's own, without the CAREERBOT_ prefix).
     slack_bot_token: SecretStr | None = Field(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 import threading
 import time
@@ -16,40 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..logs import configure_logging
 from ..settings import Settings
 
-__all__ = ["register", "RedactTokens"]
+__all__ = ["register"]
 
 log = logging.getLogger("bot.slack")
-
-_TOKEN = re.compile(r"\b(xox[abeposr]|xapp)-[A-Za-z0-9-]+")
-
-
-class RedactTokens(logging.Filter):
-    """Replaces anything shaped like a Slack token in a log record with ``xox…-[redacted]``."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if _TOKEN.search(message):
-            record.msg = _TOKEN.sub(lambda m: f"{m.group(1)}-[redacted]", message)
-            record.args = None
-        return True
-
-
-def _logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactTokens())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    logging.getLogger("bot").setLevel(logging.DEBUG if verbose else logging.INFO)
-    # Slack's libraries at DEBUG print whole payloads (user messages): only with --verbose.
-    for name in ("slack_sdk", "slack_bolt", "bot.slack.web", "bot.slack.bolt"):
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
-    for name in ("faiss", "bm25s", "urllib3", "websocket"):  # libraries' chatter at start-up
-        logging.getLogger(name).setLevel(logging.WARNING)
-
 
 def cmd_slack(args: argparse.Namespace, settings: Settings) -> int:
     from .config import check_settings
@@ -58,7 +29,7 @@ def cmd_slack(args: argparse.Namespace, settings: Settings) -> int:
     if not http and (args.port is not None or args.host is not None):
         raise ConfigError("--port/--host: only used with --http (without it the app connects with Socket Mode)")
     check_settings(settings, http=http)  # before the index loads: a missing token fails in a second
-    _logging(args.verbose)
+    configure_logging(fmt=args.log_format or settings.log_format, verbose=args.verbose)
 
     from ..pipeline import Advisor
     from .app import SlackBot
@@ -152,6 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=None, metavar="N", help="HTTP port (default 3000)")
     p.add_argument("--host", default=None, metavar="H", help="HTTP address to listen on (default 0.0.0.0)")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logs (Slack payloads included; tokens redacted)")
+    p.add_argument("--log-format", choices=("text", "json"), default=None, help="log lines as text or JSON (default: CAREERBOT_LOG_FORMAT)")
     p.set_defaults(func=cmd_slack)
 
     p = subparsers.add_parser("feedback", help="the 👍/👎 feedback collected in Slack")

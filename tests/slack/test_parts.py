@@ -9,7 +9,7 @@ import pytest
 
 from bot.cli import main
 from bot.errors import ConfigError
-from bot.slack.cli import RedactTokens
+from bot.logs import RedactSecrets
 from bot.slack.config import check_settings
 from bot.slack.dedupe import SeenKeys
 from bot.slack.ratelimit import RateLimiter
@@ -95,10 +95,10 @@ def test_rate_limit_is_a_sliding_minute_per_user():
 
 def test_tokens_are_redacted_from_log_records():
     record = logging.LogRecord(
-        "x", logging.INFO, __file__, 1, "token %s and %s", ("xoxb-123-abc", "xapp-1-A-2-z"), None
+        "x", logging.INFO, __file__, 1, "token %s and %s, key %s", ("xoxb-123-abc", "xapp-1-A-2-z", "sk-ant-api03-secretsecret"), None
     )
-    assert RedactTokens().filter(record)
-    assert record.getMessage() == "token xoxb-[redacted] and xapp-[redacted]"
+    assert RedactSecrets().filter(record)
+    assert record.getMessage() == "token xoxb-[redacted] and xapp-[redacted], key sk-ant-[redacted]"
 
 
 def test_the_manifest_declares_what_the_app_handles():
