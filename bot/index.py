@@ -23,7 +23,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import bm25s
@@ -69,10 +69,18 @@ class HybridIndex:
     dense: faiss.Index
     lexical: bm25s.BM25
     doc_freq: dict[str, int]
+    _terms: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @property
     def size(self) -> int:
         return len(self.passages)
+
+    def terms_of(self, passage: Passage) -> frozenset[str]:
+        """The set of a passage's index terms (computed once, then cached)."""
+        found = self._terms.get(passage.id)
+        if found is None:
+            found = self._terms[passage.id] = frozenset(passage_terms(passage))
+        return found
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency; unseen terms get the highest value."""

@@ -23,7 +23,7 @@ import numpy as np
 
 from .careers import CareerLexicon
 from .embedders import Embedder
-from .index import HybridIndex, passage_terms
+from .index import HybridIndex
 from .passages import Passage
 from .synonyms import Synonyms
 from .text import detect_language, terms
@@ -204,7 +204,7 @@ class Retriever:
         q_terms = [t for t in dict.fromkeys(terms(topic)) if t not in _EN_STOPWORDS]
         found: set[str] = set()
         for h in hits[:3]:
-            found.update(passage_terms(h.passage))
+            found |= self.index.terms_of(h.passage)
         weights = {t: self.index.idf(t) for t in q_terms}
         total = sum(weights.values())
         coverage = sum(w for t, w in weights.items() if t in found) / total if total else 0.0
