@@ -14,6 +14,10 @@ Contract, whatever the transport (HTTP or Socket Mode):
   conversation history given to `Advisor.ask`.
 - Progress is shown (assistant thread status, else an :hourglass_flowing_sand:
   reaction) and always cleared; a failure posts a short apology and is logged.
+- With a backend that streams (``openai``, ``anthropic``), the answer is shown
+  while the model writes it (`bot.slack.stream`: Slack's streaming API, else a
+  placeholder updated at most once a second), then replaced by the final answer,
+  rendered exactly as a non-streamed one (sources, confidence, feedback buttons).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from ..answer import Answer
+from ..answer import Answer, StreamingBackend
 from ..careers import career_title
 from ..errors import ConfigError
 from ..pipeline import Advisor
@@ -44,6 +48,7 @@ from .feedback import FeedbackStore
 from .mrkdwn import escape, mentions_other_user, question_text
 from .ratelimit import RateLimiter
 from .render import FEEDBACK_ACTION, Renderer, SlackMessage, parse_feedback_value
+from .stream import DraftReply, StreamSupport
 
 __all__ = ["SLASH_COMMAND", "SlackBot"]
 
@@ -70,6 +75,7 @@ class Incoming:
     thread_ts: str | None
     text: str
     channel_type: str | None
+    team: str | None = None
 
     @property
     def reply_ts(self) -> str:
@@ -138,6 +144,7 @@ class SlackBot:
             logger=logging.getLogger("bot.slack.bolt"),
         )
         self._home: dict[str, Any] | None = None
+        self.stream_support = StreamSupport()
         self._register()
 
     # -- set-up -------------------------------------------------------------------------------
@@ -182,8 +189,25 @@ class SlackBot:
             logger=logging.getLogger("bot.slack.socket"),
         )
 
+    def drain(self, timeout: float) -> int:
+        """Let the answers in flight (and those already queued) finish, waiting at most ``timeout`` seconds.
+
+        Call it after the transport stopped taking requests: no new listener runs from here on.
+        Returns how many listeners are still running (0: all finished).
+        """
+        import time
+
+        executor = self.app.listener_runner.listener_executor
+        executor.shutdown(wait=False)  # idle workers exit; busy ones finish their work (and the queue) first
+        workers = list(getattr(executor, "_threads", ()))  # a ThreadPoolExecutor's worker threads
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        return sum(worker.is_alive() for worker in workers)
+
     def close(self) -> None:
-        """Release the feedback store (the bolt App has nothing to close)."""
+        """Run no new listener (`drain` first lets answers in flight finish) and release the feedback store."""
+        self.app.listener_runner.listener_executor.shutdown(wait=False, cancel_futures=True)
         self.feedback.close()
 
     # -- middleware ------------------------------------------------------------------------------
@@ -216,6 +240,7 @@ class SlackBot:
             thread_ts=event.get("thread_ts"),
             text=event.get("text") or "",
             channel_type=event.get("channel_type") or ("im" if channel.startswith("D") else None),
+            team=event.get("user_team") or event.get("team") or context.team_id or context.enterprise_id,
         )
 
     def _on_mention(self, event: dict[str, Any], context: Any, client: WebClient) -> None:
@@ -348,36 +373,65 @@ class SlackBot:
             log.exception("could not reply to message %s in %s", msg.ts, msg.channel)
             return
         clear = self._show_progress(client, msg, language)
+        draft: DraftReply | None = None
         try:
             if replies is None and msg.in_thread:
                 replies = self._replies(client, msg.channel, msg.reply_ts)
             history = self._history(replies or (), msg, context)
-            answer, cut = self._ask(question, history)
+            draft = self._draft(client, msg, language)
+            answer, cut = self._ask(question, history, on_delta=draft.on_delta if draft is not None else None)
             message = self._render(
                 answer, channel=msg.channel, thread_ts=msg.reply_ts, user=msg.user, history=history, cut=cut
             )
-            self._post(client, msg, message)
+            if draft is None:
+                self._post(client, msg, message)
+            else:
+                draft.finish(message)  # replaces the draft shown while the model wrote, or posts
             log.info(
-                "answered %s/%s (%s, %d citations, %.0f ms)",
+                "answered %s/%s (%s, %d citations, %.0f ms%s)",
                 msg.channel,
                 msg.ts,
                 "abstained" if answer.abstained else "confident" if answer.confident else "unsure",
                 len(answer.citations),
                 answer.timings_ms.get("total", 0.0),
+                f", {answer.backend}, draft: {draft.delivered}" if draft is not None else "",
             )
         except Exception:
             log.exception("could not answer message %s in %s", msg.ts, msg.channel)
             try:
-                self._post(client, msg, self.renderer.text("slack_error.mrkdwn", language=language))
+                apology = self.renderer.text("slack_error.mrkdwn", language=language)
+                if draft is not None and draft.mode != "done":
+                    draft.finish(apology)  # in place of a draft already on screen
+                else:
+                    self._post(client, msg, apology)
             except Exception:
                 log.exception("could not post the error message in %s", msg.channel)
         finally:
             clear()
 
-    def _ask(self, question: str, history: Sequence[str]) -> tuple[Answer, bool]:
+    def _ask(
+        self, question: str, history: Sequence[str], *, on_delta: Callable[[str], None] | None = None
+    ) -> tuple[Answer, bool]:
         limit = self.settings.max_question_chars
         cut = len(question) > limit
-        return self.advisor.ask(question[:limit], history=[h[:limit] for h in history]), cut
+        answer = self.advisor.ask(
+            question[:limit], history=[h[:limit] for h in history], backend=self.settings.backend, on_delta=on_delta
+        )
+        return answer, cut
+
+    def _draft(self, client: WebClient, msg: Incoming, language: str) -> DraftReply | None:
+        """Where the answer's draft goes while the model writes it; None when the backend does not stream."""
+        if not isinstance(self.advisor.backend(self.settings.backend), StreamingBackend):
+            return None
+        return DraftReply(
+            client,
+            channel=msg.channel,
+            thread_ts=msg.reply_ts,
+            team_id=msg.team,
+            user_id=msg.user,
+            render_draft=lambda markdown: self.renderer.draft(markdown, language=language),
+            support=self.stream_support,
+        )
 
     def _render(
         self, answer: Answer, *, channel: str, thread_ts: str | None, user: str, history: Sequence[str], cut: bool

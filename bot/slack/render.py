@@ -157,6 +157,13 @@ class Renderer:
             extra.append(self.feedback_block(answer_id, language=lang))
         return self._message(mrkdwn, language=lang, extra=extra)
 
+    def draft(self, markdown: str, *, language: str) -> SlackMessage:
+        """A streamed answer's draft (Markdown so far) as a plain placeholder message: the text only, in mrkdwn.
+
+        No sources, confidence line or buttons: the final `answer` message replaces it.
+        """
+        return self._message(markdown_to_mrkdwn(markdown) or "…", language=language, extra=[])
+
     def feedback_block(self, answer_id: str, *, language: str) -> dict[str, Any]:
         """A ``context_actions`` block with 👍/👎 ``feedback_buttons`` (values ``good:<id>`` / ``bad:<id>``)."""
         labels = self.labels(language)

@@ -5,6 +5,13 @@ Slack enforces (a section over 3,000 characters, more than 50 blocks, too long a
 text), keeps threads (what ``chat.postMessage`` posts in a thread shows up in
 ``conversations.replies``) and records every call (method, parsed body, headers)
 so that tests can count calls per method and wait for them.
+
+Streaming (``chat.startStream`` / ``chat.appendStream`` / ``chat.stopStream``)
+behaves as Slack's: a stream is a message in a thread whose ``markdown_text``
+grows until it is stopped; in channels it needs ``recipient_team_id`` and
+``recipient_user_id``; at most 12,000 characters a call. Set ``stream_error``
+(e.g. ``"not_allowed"``) to make every ``chat.startStream`` fail, as in a
+workspace (or behind a proxy) without streaming.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
 BLOCKS_TEXT_LIMIT = 13_000
 TEXT_LIMIT = 4000
+STREAM_TEXT_LIMIT = 12_000
 
 
 @dataclass
@@ -41,6 +49,8 @@ class Call:
     def text(self) -> str:
         """Everything a user would read: the fallback text and every block's text, joined."""
         parts = [str(self.body.get("text") or "")]
+        if self.body.get("markdown_text"):
+            parts.append(str(self.body["markdown_text"]))
         blocks = self.body.get("blocks") or (self.body.get("view") or {}).get("blocks") or []
         parts.extend(_block_texts(blocks))
         return "\n".join(parts)
@@ -85,6 +95,10 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.ws_url: str | None = None
+        #: When set, every chat.startStream answers ``{"ok": false, "error": stream_error}``.
+        self.stream_error: str | None = None
+        #: Streams by ts: channel, thread_ts, the markdown so far, state (``in_progress`` / ``completed``), blocks.
+        self.streams: dict[str, dict[str, Any]] = {}
         self._failures: dict[str, list[str]] = {}
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
@@ -254,6 +268,15 @@ class FakeSlack:
                     if method == "chat.postMessage":
                         thread.append(message)
             return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
+            return self._stream(method, body)
+        if method == "chat.delete":
+            channel, ts = body.get("channel", ""), body.get("ts", "")
+            with self._cond:
+                for (ch, _), thread in self.threads.items():
+                    if ch == channel:
+                        thread[:] = [m for m in thread if m.get("ts") != ts]
+            return {"ok": True, "channel": channel, "ts": ts}
         if method == "conversations.replies":
             with self._cond:
                 messages = list(self.threads.get((body.get("channel", ""), body.get("ts", "")), []))
@@ -274,6 +297,45 @@ class FakeSlack:
         ):
             return {"ok": True}
         return {"ok": False, "error": "unknown_method"}
+
+
+    def _stream(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        channel = body.get("channel", "")
+        text = str(body.get("markdown_text") or "")
+        if len(text) > STREAM_TEXT_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        if method == "chat.startStream":
+            if self.stream_error:
+                return {"ok": False, "error": self.stream_error}
+            if not channel or not body.get("thread_ts"):
+                return {"ok": False, "error": "invalid_arguments", "errors": ["channel and thread_ts are required"]}
+            if not channel.startswith("D") and not (body.get("recipient_team_id") and body.get("recipient_user_id")):
+                return {"ok": False, "error": "invalid_arguments",
+                        "errors": ["recipient_team_id and recipient_user_id are required in channels"]}
+            ts = self._next_ts()
+            message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "text": text, "ts": ts,
+                       "thread_ts": body["thread_ts"]}
+            with self._cond:
+                self.streams[ts] = {"channel": channel, "thread_ts": body["thread_ts"], "markdown": text,
+                                    "state": "in_progress", "blocks": None, "message": message}
+                self.threads.setdefault((channel, body["thread_ts"]), []).append(message)
+            return {"ok": True, "channel": channel, "ts": ts}
+        ts = body.get("ts", "")
+        with self._cond:
+            stream = self.streams.get(ts)
+            if stream is None or stream["channel"] != channel:
+                return {"ok": False, "error": "message_not_found"}
+            if stream["state"] != "in_progress":
+                return {"ok": False, "error": "message_not_in_streaming_state"}
+            if method == "chat.appendStream" and not text:
+                return {"ok": False, "error": "invalid_arguments", "errors": ["markdown_text is required"]}
+            if method == "chat.stopStream":
+                if problem := _blocks_problem(body.get("blocks"), max_blocks=MESSAGE_BLOCKS):
+                    return {"ok": False, "error": "invalid_blocks", "errors": [problem]}
+                stream["state"], stream["blocks"] = "completed", body.get("blocks")
+            stream["markdown"] += text
+            stream["message"]["text"] = stream["markdown"]
+            return {"ok": True, "channel": channel, "ts": ts}
 
 
 def _parse(raw: str, content_type: str) -> dict[str, Any]:
