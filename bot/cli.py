@@ -23,7 +23,7 @@ EXIT_ERROR = 2
 EXIT_PROBLEMS = 1
 #: Modules that add subcommands: each has ``register(subparsers)`` adding parsers whose
 #: ``func(args, settings) -> int`` runs the command.
-EXTENSION_COMMANDS: tuple[str, ...] = ("bot.eval.cli", "bot.slack.cli")
+EXTENSION_COMMANDS: tuple[str, ...] = ("bot.eval.cli", "bot.slack.cli", "bot.health")
 
 
 def _err(message: str) -> None:

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     threads: int = Field(default=0, ge=0, description="Numeric threads (0: the cores available).")
     max_question_chars: int = Field(default=1000, ge=10, description="Longer questions are cut to this length.")
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines of `careerbot slack`: text or json.")
+    reload_interval: float = Field(
+        default=5.0, ge=0, description="`careerbot slack`: seconds between checks of the knowledge folder (0: only on SIGHUP)."
+    )
+    shutdown_timeout: float = Field(
+        default=20.0, ge=0, description="`careerbot slack`: on SIGTERM/SIGINT, seconds to finish answers in flight."
+    )
 
     # Slack (the variable names are Slack's own, without the CAREERBOT_ prefix).
     slack_bot_token: SecretStr | None = Field(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,57 @@ __all__ = ["register"]
 
 log = logging.getLogger("bot.slack")
 
+#: How often the main loop looks at signals, the heartbeat and the connection.
+TICK_SECONDS = 0.25
+#: The watcher's poll interval when CAREERBOT_RELOAD_INTERVAL is 0: it then reloads only on SIGHUP.
+NO_POLLING = 365 * 24 * 3600.0
+
+
+class _Interrupted(BaseException):
+    """Raised by the signal handler while starting (or by a second signal while stopping): stop now."""
+
+
+class _Signals:
+    """SIGTERM/SIGINT ask the process to stop, SIGHUP asks for a knowledge reload.
+
+    Once the bot runs, the handlers only record what arrived; the main loop acts on
+    it. While starting, and for a second stop signal while stopping, the handler
+    raises `_Interrupted` so that a long start or drain can be cut short.
+    """
+
+    def __init__(self) -> None:
+        self.stop: str | None = None
+        self.hups = 0
+        self.interruptible = True
+        self.ready = False
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> _Signals:
+        handlers: dict[int, Any] = {signal.SIGTERM: self._on_stop, signal.SIGINT: self._on_stop}
+        if hasattr(signal, "SIGHUP"):  # not on Windows
+            handlers[signal.SIGHUP] = self._on_hup
+        for sig, handler in handlers.items():
+            self._previous[sig] = signal.signal(sig, handler)
+        return self
+
+    def restore(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+    def _on_stop(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.stop is None:
+            self.stop = name
+        if self.interruptible:
+            self.interruptible = False  # raise once
+            raise _Interrupted(name)
+
+    def _on_hup(self, signum: int, frame: Any) -> None:
+        self.hups += 1
+
+
 def cmd_slack(args: argparse.Namespace, settings: Settings) -> int:
+    from ..health import Heartbeat, heartbeat_path
     from .config import check_settings
 
     http = bool(args.http)
@@ -31,7 +82,61 @@ def cmd_slack(args: argparse.Namespace, settings: Settings) -> int:
     check_settings(settings, http=http)  # before the index loads: a missing token fails in a second
     configure_logging(fmt=args.log_format or settings.log_format, verbose=args.verbose)
 
+    heartbeat = _Beats(Heartbeat(heartbeat_path(settings), mode="http" if http else "socket"))
+    signals = _Signals().install()
+    try:
+        abandoned = _run(args, settings, http=http, heartbeat=heartbeat, signals=signals)
+    except _Interrupted as exc:
+        if signals.ready:  # a second signal while finishing the answers in flight
+            log.warning("%s again: stopped without waiting for the answers in flight", exc)
+            abandoned = 1
+        else:
+            log.info("%s: stopped while starting", exc)
+            abandoned = 0
+    finally:
+        signals.restore()
+    if abandoned:
+        # Their threads would hold the interpreter's exit until they end: keep the bound.
+        logging.shutdown()
+        os._exit(1)
+    return 0
+
+
+class _Beats:
+    """The heartbeat, written from the main thread; a failed write is logged once and never stops the bot."""
+
+    def __init__(self, heartbeat: Any) -> None:
+        self.heartbeat = heartbeat
+        self.failed = False
+
+    def __call__(self, state: str, *, connected: bool = False, advisor: Any = None, force: bool = False) -> None:
+        articles = len(advisor.knowledge.articles) if advisor is not None else 0
+        if not force and not self.heartbeat.due(state=state, connected=connected, articles=articles):
+            return
+        passages = advisor.index.size if advisor is not None else 0
+        try:
+            self.heartbeat.beat(state=state, connected=connected, articles=articles, passages=passages)
+            self.failed = False
+        except OSError as exc:
+            if not self.failed:
+                log.warning(
+                    "cannot write the heartbeat %s (%s); `careerbot health` will report it", self.heartbeat.path, exc
+                )
+            self.failed = True
+
+
+def _run(args: argparse.Namespace, settings: Settings, *, http: bool, heartbeat: _Beats, signals: _Signals) -> int:
+    """Start, serve until SIGTERM/SIGINT, stop gracefully; returns how many answers were abandoned."""
+    heartbeat("starting", force=True)
+    try:
+        return _serve(args, settings, http=http, heartbeat=heartbeat, signals=signals)
+    finally:
+        heartbeat("stopped", force=True)
+
+
+def _serve(args: argparse.Namespace, settings: Settings, *, http: bool, heartbeat: _Beats, signals: _Signals) -> int:
     from ..pipeline import Advisor
+    from ..reload import KnowledgeWatcher
     from .app import SlackBot
 
     start = time.perf_counter()
@@ -43,7 +148,11 @@ def cmd_slack(args: argparse.Namespace, settings: Settings) -> int:
         advisor.index.size,
     )
     bot = SlackBot(advisor=advisor, settings=settings, http=http)
+    watcher: Any = None
+    server: Any = None
+    handler: Any = None
     try:
+        watcher = KnowledgeWatcher(advisor=advisor, interval=settings.reload_interval or NO_POLLING).start()
         if http:
             from .server import SlackHTTPServer
 
@@ -54,22 +163,61 @@ def cmd_slack(args: argparse.Namespace, settings: Settings) -> int:
                 host=args.host or "0.0.0.0",
                 port=args.port if args.port is not None else 3000,
                 health=lambda: {"articles": len(advisor.knowledge.articles)},
-            )
-            try:
-                server.serve_forever()
-            finally:
-                server.shutdown()
+            ).start()
+
+            def connected() -> bool:
+                return bool(server.serving)
         else:
             handler = bot.socket_mode_handler()
             log.info("connecting to Slack with Socket Mode")
-            try:
-                _connect(handler)
-                threading.Event().wait()  # the handler's threads do the work, until Ctrl-C
-            finally:
-                handler.close()
+            _connect(handler)
+
+            def connected() -> bool:
+                return bool(handler.client.is_connected())
+
+        signals.interruptible = False
+        signals.ready = True
+        every = settings.reload_interval
+        polling = f"every {every:g} s and on SIGHUP" if every else "on SIGHUP only"
+        mode = "HTTP" if http else "Socket"
+        log.info("ready (%s mode); the knowledge folder is reloaded %s; SIGTERM stops", mode, polling)
+        hups = 0
+        while signals.stop is None:
+            if signals.hups != hups:
+                hups = signals.hups
+                log.info("SIGHUP: reloading the knowledge folder")
+                watcher.trigger()
+            heartbeat("running", connected=connected(), advisor=advisor)
+            time.sleep(TICK_SECONDS)
+
+        # Graceful stop: take no new work, finish the answers in flight within the bound, exit.
+        limit = settings.shutdown_timeout
+        deadline = time.monotonic() + limit
+        log.info("%s: stopping; no new questions, finishing the answers in flight (up to %g s)", signals.stop, limit)
+        heartbeat("stopping", advisor=advisor, force=True)
+        if server is not None:
+            server.shutdown(timeout=min(5.0, limit))
+            server = None
+        if handler is not None:
+            handler.close()
+            handler = None
+        signals.interruptible = True  # a second SIGTERM/SIGINT stops waiting
+        abandoned = bot.drain(timeout=max(0.0, deadline - time.monotonic()))
+        signals.interruptible = False
+        if abandoned:
+            log.warning("%d answer(s) still running after %g s: abandoned", abandoned, limit)
+        else:
+            log.info("stopped: every answer in flight was posted")
+        return abandoned
     finally:
+        signals.interruptible = False
+        if watcher is not None:
+            watcher.stop(timeout=1.0)
+        if server is not None:
+            server.shutdown(timeout=0)
+        if handler is not None:
+            handler.close()
         bot.close()
-    return 0
 
 
 def _connect(handler: Any) -> None:

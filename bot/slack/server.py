@@ -39,6 +39,36 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._active = 0
+        self._idle = threading.Condition()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._idle:  # counted before its thread starts: `wait_idle` cannot miss it
+            self._active += 1
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._done()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self._idle:
+            self._active -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is being handled (at most ``timeout`` s); True if none is."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._active <= 0, timeout=max(0.0, timeout))
+
 
 class _Handler(WSGIRequestHandler):
     """Logs through `logging` (not stderr) and never logs request bodies or headers."""
@@ -140,9 +170,16 @@ class SlackHTTPServer:
         self._thread.start()
         return self
 
-    def shutdown(self) -> None:
-        """Stop serving and close the socket."""
+    @property
+    def serving(self) -> bool:
+        """Whether the background thread of `start` is serving."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop accepting requests, let those being handled finish (at most ``timeout`` s), close the socket."""
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
+        if not self._server.wait_idle(timeout):
+            log.warning("closing with HTTP requests still being handled after %.0f s", timeout)
         self._server.server_close()
