@@ -143,7 +143,8 @@ class SlackBot:
             listener_executor=ThreadPoolExecutor(max_workers=listener_threads, thread_name_prefix="careerbot-slack"),
             logger=logging.getLogger("bot.slack.bolt"),
         )
-        self._home: dict[str, Any] | None = None
+        self._home: tuple[Any, dict[str, Any]] | None = None  # (the knowledge it shows, the view)
+        self._welcomed: set[str] = set()
         self.stream_support = StreamSupport()
         self._register()
 
@@ -268,11 +269,29 @@ class SlackBot:
             self._answer(msg, client=client, context=context, replies=replies)
 
     def _on_home_opened(self, event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab") != "home" or not event.get("user"):
+        """Home tab: what the bot knows. Messages tab: a welcome with examples in a DM that has no messages yet."""
+        user = event.get("user")
+        if not user:
             return
-        if self._home is None:
-            self._home = self.renderer.home(self.advisor.knowledge.articles, base_url=self.settings.article_base_url)
-        client.views_publish(user_id=event["user"], view=self._home)
+        if event.get("tab") == "messages":
+            self._welcome(client, user=user, channel=event.get("channel"))
+            return
+        if event.get("tab") != "home":
+            return
+        knowledge = self.advisor.knowledge  # re-rendered after a live reload
+        if self._home is None or self._home[0] is not knowledge:
+            self._home = (knowledge, self.renderer.home(knowledge.articles, base_url=self.settings.article_base_url))
+        client.views_publish(user_id=user, view=self._home[1])
+
+    def _welcome(self, client: WebClient, *, user: str, channel: str | None) -> None:
+        if not channel or user in self._welcomed:
+            return
+        self._welcomed.add(user)
+        history = client.conversations_history(channel=channel, limit=1)
+        if history.get("messages"):
+            return  # an ongoing conversation: no welcome
+        message = self._help("ja")
+        client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
 
     def _on_assistant_thread_started(self, event: dict[str, Any], client: WebClient) -> None:
         thread = event.get("assistant_thread") or {}

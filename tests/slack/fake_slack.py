@@ -283,6 +283,13 @@ class FakeSlack:
             if not messages:
                 return {"ok": False, "error": "thread_not_found"}
             return {"ok": True, "messages": messages, "has_more": False, "response_metadata": {"next_cursor": ""}}
+        if method == "conversations.history":
+            channel = body.get("channel", "")
+            with self._cond:
+                posted = [
+                    c.body for c in self.calls if c.method == "chat.postMessage" and c.body.get("channel") == channel
+                ]
+            return {"ok": True, "messages": posted[-int(body.get("limit") or 100):], "has_more": False}
         if method == "views.publish":
             view = body.get("view") or {}
             if problem := _blocks_problem(view.get("blocks"), max_blocks=VIEW_BLOCKS):

@@ -425,6 +425,18 @@ def test_app_home_lists_the_articles_and_assistant_threads_get_suggested_prompts
     assert 1 <= len(prompts.body["prompts"]) <= 4 and all(p["message"] for p in prompts.body["prompts"])
 
 
+def test_the_messages_tab_welcomes_once_with_examples(slack_app):
+    app = slack_app()
+    opened = {"type": "app_home_opened", "user": "U7", "channel": "D700", "tab": "messages"}
+    app.event(opened)
+    [welcome] = app.fake.wait_for("chat.postMessage", where=lambda c: c.body.get("channel") == "D700")
+    assert "質問の例" in welcome.text and "年収は？" in welcome.text
+    app.event({**opened, "user": "U8"})  # another user, same (now non-empty) conversation: no second welcome
+    app.event(opened)
+    app.fake.quiet()
+    assert len(app.fake.calls_to("chat.postMessage", where=lambda c: c.body.get("channel") == "D700")) == 1
+
+
 def test_empty_mention_gets_help_and_long_questions_are_cut(slack_app):
     app = slack_app()
     ts = new_ts()
