@@ -23,6 +23,22 @@ _TITLE_HEAD = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(.+?)(?:の|[:：?？!！、。
 _PARENS = re.compile(r"[(（]([^)）]{1,20})[)）]")
 _ABBREVIATION = r"{name}\s*[(（]\s*([a-z][a-z0-9 ./-]{{0,14}}[a-z0-9])\s*[)）]"
 
+#: Endings that make a noun a job title. Language knowledge, not a list of careers: it lets the
+#: bot notice that a question is about a career no article covers (「Webエンジニア」, 「看護師」).
+JOB_TITLE_ENDINGS_KANA = (
+    "エンジニア", "マネージャー", "マネジャー", "デザイナー", "アナリスト", "コンサルタント", "ディレクター",
+    "プログラマー", "プランナー", "リサーチャー", "サイエンティスト", "アーキテクト", "スペシャリスト",
+    "クリエイター", "ライター", "オペレーター", "アシスタント", "トレーダー", "セールス",
+)
+#: Single-kanji endings (看護師, 弁護士, 営業職, 会社員); only in words of three or more
+#: characters, so that 就職, 転職, 修士 and 社員 are not read as job titles.
+JOB_TITLE_ENDINGS_KANJI = ("師", "士", "職", "員", "官")
+_EN_TITLE = re.compile(
+    r"\b((?:[a-z][a-z+#./-]*\s+){1,2}(?:engineer|manager|designer|analyst|consultant|developer|scientist"
+    r"|architect|director|researcher|writer|planner|programmer)s?)\b"
+)
+_WORD_RUN = re.compile(r"[a-z0-9\u30a0-\u30ff\u3400-\u9fff\uf900-\ufaff]+")
+
 
 @dataclass(frozen=True, slots=True)
 class Career:
@@ -108,6 +124,25 @@ class CareerLexicon:
             return f" {name.strip()} "
 
         return re.sub(r"\s+", " ", self._regex.sub(drop, normalize(text))).strip()
+
+    def uncovered(self, text: str) -> str | None:
+        """A job title in ``text`` that names no covered career (「Webエンジニア」), or None.
+
+        A run of letters ending like a job title counts when it is more than the
+        ending alone and contains none of the covered careers' names.
+        """
+        norm = normalize(text)
+        known = [n for c in self.careers for n in c.names]
+        candidates = [re.sub(r"^(?:a|an|the|my|our|your)\s+", "", m.group(1).strip()) for m in _EN_TITLE.finditer(norm)]
+        for run in _WORD_RUN.findall(norm):
+            if any(run.endswith(e) and len(run) > len(e) for e in JOB_TITLE_ENDINGS_KANA) or (
+                len(run) >= 3 and run[-1] in JOB_TITLE_ENDINGS_KANJI
+            ):
+                candidates.append(run)
+        for candidate in candidates:
+            if not any(name in candidate for name in known):
+                return candidate
+        return None
 
     def mentions(self, text: str) -> list[str]:
         """Slugs of the careers ``text`` names, in order of first appearance, without repeats."""

@@ -65,6 +65,8 @@ class Retrieval:
     signals: dict[str, float] = field(default_factory=dict)
     #: Question terms (career names removed, synonyms added) with their idf: what evidence should contain.
     term_weights: dict[str, float] = field(default_factory=dict)
+    #: A job title the question asks about that no article covers (「Webエンジニア」), if any.
+    uncovered_career: str | None = None
 
 
 def rrf_fuse(rankings: Sequence[Sequence[int]], *, k: int = 60) -> list[tuple[int, float]]:
@@ -179,6 +181,11 @@ class Retriever:
         topic_terms = terms(f"{self.careers.strip(question)} {expansion}")
         weights = {t: self.index.idf(t) for t in topic_terms if t not in _EN_STOPWORDS and not _straddles_kana(t)}
         signals = self._signals(self.careers.strip(question), hits, language, named_career=bool(careers))
+        # A question about a career no article covers is not covered, however close its
+        # words come (「Webエンジニアの年収」 would otherwise land on another career's salary table).
+        uncovered = None if careers else self.careers.uncovered(question)
+        if uncovered:
+            signals["confidence"] = 0.0
         return Retrieval(
             query=query,
             hits=hits,
@@ -189,6 +196,7 @@ class Retriever:
             timings_ms={"embed": (t2 - t1) * 1000, "search": (t3 - t2) * 1000, "retrieve": (t3 - t0) * 1000},
             signals=signals,
             term_weights=weights,
+            uncovered_career=uncovered,
         )
 
     def _signals(self, topic: str, hits: Sequence[Hit], language: str, *, named_career: bool) -> dict[str, float]:

@@ -161,7 +161,13 @@ class ExtractiveBackend:
                 seen.add(s.id)
                 suggestions.append(Link(title=" › ".join(strip_decorations(b) for b in s.breadcrumb), url=section_url(self.base_url, s)))
         careers = [Link(title=career_title(a.title), url=f"{self.base_url}{a.slug}") for a in kb.articles]
-        text = self.prompts.render("abstain.md", language=retrieval.language, suggestions=suggestions, careers=careers)
+        text = self.prompts.render(
+            "abstain.md",
+            language=retrieval.language,
+            suggestions=suggestions,
+            careers=careers,
+            uncovered_career=retrieval.uncovered_career,
+        )
         return Answer(
             question=request.question,
             text=text,

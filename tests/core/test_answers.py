@@ -21,7 +21,11 @@ SAMPLE_VARIABLES = {
         "related": [Link(title="関連", url="https://x/r")],
         "confident": True,
     },
-    "abstain.md": {"suggestions": [Link(title="近い話題", url="https://x/a#b")], "careers": [Link(title="職種", url="https://x/a")]},
+    "abstain.md": {
+        "suggestions": [Link(title="近い話題", url="https://x/a#b")],
+        "careers": [Link(title="職種", url="https://x/a")],
+        "uncovered_career": "Webエンジニア",
+    },
     "samples.md": {"careers": ["AIプロダクトマネージャー", "データサイエンティスト"]},
 }
 
@@ -95,6 +99,28 @@ def test_an_abstention_says_so_and_suggests_the_nearest_topics(advisor: Advisor)
     assert answer.abstained and not answer.confident and answer.citations == ()
     assert "記事にはありません" in answer.text and "近いトピック" in answer.text
     assert answer.suggestions and all(s.url.startswith(advisor.settings.article_base_url) for s in answer.suggestions)
+
+
+@pytest.mark.parametrize(
+    ("question", "career"),
+    [
+        ("Webエンジニアの年収は？", "webエンジニア"),
+        ("データアナリストになるには？", "データアナリスト"),
+        ("プロジェクトマネージャーの年収は？", "プロジェクトマネージャー"),
+        ("薬剤師の仕事内容は？", "薬剤師"),
+        ("How much does a software engineer earn?", "software engineer"),
+    ],
+)
+def test_a_neighbouring_career_that_has_no_article_abstains_by_name(advisor: Advisor, question: str, career: str) -> None:
+    answer = advisor.ask(question)
+    assert answer.abstained and answer.citations == () and answer.retrieval.uncovered_career == career
+    assert career in answer.text.lower()
+
+
+def test_covered_careers_inside_longer_titles_are_still_answered(advisor: Advisor) -> None:
+    for question in ("シニアデータサイエンティストの仕事は？", "AIエンジニアの年収は？", "PdMとプロジェクトマネージャーの違いは？"):
+        answer = advisor.ask(question)
+        assert not answer.abstained and answer.retrieval.uncovered_career is None, question
 
 
 def test_related_career_links_all_resolve(advisor: Advisor) -> None:
