@@ -24,6 +24,7 @@ from .prompts import PromptLibrary
 from .retrieval import Retriever
 from .settings import Settings
 from .synonyms import Synonyms
+from .text import detect_language
 
 __all__ = ["Advisor", "IndexReport", "ReloadReport", "refresh_index"]
 
@@ -217,10 +218,12 @@ class Advisor:
         question = question[: self.settings.max_question_chars]
         start = time.perf_counter()
         snapshot = self._snapshot  # one consistent view, even if a reload swaps it meanwhile
-        retrieval = snapshot.retriever.search(question, history=list(history), top_k=top_k or self.settings.top_k)
+        chosen = self.backend(backend or self.settings.backend)
+        search_for, rewritten = self._standalone(question, history, chosen, snapshot)
+        t0 = time.perf_counter()
+        retrieval = snapshot.retriever.search(search_for, history=list(history), top_k=top_k or self.settings.top_k)
         request = AnswerRequest(question=question, retrieval=retrieval, knowledge=snapshot.knowledge, history=tuple(history))
         t1 = time.perf_counter()
-        chosen = self.backend(backend or self.settings.backend)
         try:
             if on_delta is not None and isinstance(chosen, StreamingBackend):
                 answer = chosen.stream(request, on_delta)
@@ -231,10 +234,31 @@ class Advisor:
             answer = self.backend("extractive").answer(request)
         t2 = time.perf_counter()
         timings = {**retrieval.timings_ms, "compose": (t2 - t1) * 1000, "total": (t2 - start) * 1000}
+        if rewritten:
+            timings["rewrite"] = (t0 - start) * 1000
         timings.update(answer.timings_ms)
         answer = replace(answer, timings_ms=timings)
         _log_answer(answer, question_id or uuid.uuid4().hex[:12])
         return answer
+
+
+    def _standalone(
+        self, question: str, history: Sequence[str], backend: AnswerBackend, snapshot: _Snapshot
+    ) -> tuple[str, bool]:
+        """The question to search for, and whether a backend was asked to rewrite it.
+
+        An LLM backend rewrites a follow-up that names no career into a standalone question.
+
+        Only with history, ``CAREERBOT_LLM_REWRITE_FOLLOWUPS`` on and a backend that
+        has ``rewrite_question``; the backend keeps the question as it was when it fails.
+        """
+        rewrite = getattr(backend, "rewrite_question", None)
+        if not (history and self.settings.llm_rewrite_followups and callable(rewrite)):
+            return question, False
+        if snapshot.careers.mentions(question):
+            return question, False  # it names its career: standalone enough
+        rewritten = str(rewrite(question, list(history), language=detect_language(question))).strip()
+        return rewritten[: self.settings.max_question_chars] or question, True
 
 
 def _log_answer(answer: Answer, question_id: str) -> None:

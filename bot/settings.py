@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(default=30.0, gt=0, description="Seconds before an LLM call is abandoned (then: extractive).")
     llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries on 429 and 5xx before falling back.")
     llm_max_retry_after: float = Field(default=10.0, ge=0, description="Longest Retry-After (seconds) that is honoured.")
+    llm_rewrite_followups: bool = Field(
+        default=True, description="LLM backends: rewrite a follow-up into a standalone question before searching."
+    )
     openai_base_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
