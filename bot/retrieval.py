@@ -35,6 +35,9 @@ COSINE_LOW = 0.15
 COSINE_HIGH = 0.45
 #: A question that names a career the knowledge base covers closes this share of the gap to 1.
 CAREER_BONUS = 0.5
+#: A follow-up whose words (career names removed) hold no kanji and at most this many
+#: katakana or Latin letters (「シニアだと？」, 「じゃあMLEは？」) has no topic of its own.
+TOPICLESS_MAX_CHARS = 6
 _EN_STOPWORDS = frozenset(
     "a an and are as at be can do does for from how i in is it me my of on or should the to what when where which "
     "who why will with you your about into than that this there their they we".split()
@@ -76,6 +79,17 @@ def rrf_fuse(rankings: Sequence[Sequence[int]], *, k: int = 60) -> list[tuple[in
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _has_topic(text: str) -> bool:
+    """Whether a (career-stripped) question says what it is about: a kanji word, or more than a short word.
+
+    Japanese topics (年収, 面接, 将来性, 会社) are kanji; what is left without one is
+    a level (シニア) or a bare reference (それは？), which needs the conversation's topic.
+    """
+    letters = [ch for ch in text if ch.isalnum() and not ("\u3040" <= ch <= "\u309f")]
+    has_kanji = any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in letters)
+    return has_kanji or len(letters) > TOPICLESS_MAX_CHARS
 
 
 def _straddles_kana(term: str) -> bool:
@@ -142,6 +156,16 @@ class Retriever:
     def search(self, question: str, *, history: Sequence[str] = (), top_k: int = 5) -> Retrieval:
         """The ``top_k`` passages for ``question``, given earlier user turns ``history`` (oldest first)."""
         t0 = time.perf_counter()
+        asked = question
+        # A follow-up with hardly a topic of its own (「シニアだと？」, 「じゃあMLエンジニアは？」)
+        # keeps the topic of the conversation so far.
+        if history and not _has_topic(self.careers.strip(question)):
+            carried: list[str] = []
+            for turn in reversed(history):  # back to the latest turn that had a topic of its own
+                carried.insert(0, self.careers.strip(turn))
+                if _has_topic(carried[0]):
+                    break
+            question = " ".join([question, *carried]).strip()
         careers = self.careers.mentions(question)
         from_context = False
         if not careers:
@@ -177,13 +201,13 @@ class Retriever:
             for rank, (i, score) in enumerate(chosen)
         )
         t3 = time.perf_counter()
-        language = detect_language(question)
+        language = detect_language(asked)
         topic_terms = terms(f"{self.careers.strip(question)} {expansion}")
         weights = {t: self.index.idf(t) for t in topic_terms if t not in _EN_STOPWORDS and not _straddles_kana(t)}
         signals = self._signals(self.careers.strip(question), hits, language, named_career=bool(careers))
         # A question about a career no article covers is not covered, however close its
         # words come (「Webエンジニアの年収」 would otherwise land on another career's salary table).
-        uncovered = None if careers else self.careers.uncovered(question)
+        uncovered = None if careers else self.careers.uncovered(asked)
         if uncovered:
             signals["confidence"] = 0.0
         return Retrieval(

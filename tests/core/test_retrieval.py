@@ -85,3 +85,17 @@ def test_synonyms_bring_the_articles_word(advisor: Advisor) -> None:
     assert advisor.synonyms.expansions("給料はいくら？") == ["年収"]
     assert advisor.synonyms.expansions("What is the salary?") == ["年収"]
     assert advisor.synonyms.expansions("年収は？") == []
+
+
+def test_a_follow_up_without_a_topic_keeps_the_conversations_topic(advisor: Advisor) -> None:
+    history = ["データサイエンティストの年収は？"]
+    assert top_section(advisor, "シニアだと？", tuple(history)) == f"data_scientist#{SALARY}"
+    answer = advisor.ask("シニアだと？", history=history)
+    assert "1,100〜1,800+" in answer.text and "450〜700" not in answer.text  # the senior row, not the table
+    history.append("シニアだと？")
+    assert top_section(advisor, "じゃあ機械学習エンジニアは？", tuple(history)) == f"machine_learning_engineer#{SALARY}"
+
+
+def test_a_follow_up_with_its_own_topic_is_searched_for_that_topic(advisor: Advisor) -> None:
+    top = top_section(advisor, "将来性はある？", ("AI PMのキャリアパスを知りたい",))
+    assert top == "ai_product_manager#ai-product-managerの将来展望と重要性の高まり"
