@@ -187,7 +187,7 @@ class Retriever:
         qvec = vectors[0]
         lex = self.index.lexical_scores(terms(f"{query} {expansion}"))
         per_career: list[list[tuple[int, float]]] = []
-        for slug, topic, tvec in zip(careers, topics, vectors[1:]):
+        for slug, topic, tvec in zip(careers, topics, vectors[1:], strict=True):
             if slug in self._by_article:
                 topic_lex = self.index.lexical_scores(terms(f"{topic} {expansion}"))
                 per_career.append(self._ranked(tvec, topic_lex, self._by_article[slug]))

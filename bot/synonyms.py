@@ -50,7 +50,7 @@ class Synonyms:
         """
         norm = normalize(text)
         extra: list[str] = []
-        for group, patterns in zip(self.groups, self._patterns):
+        for group, patterns in zip(self.groups, self._patterns, strict=True):
             if group and not patterns[0].search(norm) and any(p.search(norm) for p in patterns[1:]):
                 if group[0] not in extra:
                     extra.append(group[0])
