@@ -51,11 +51,11 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         f"index {what}: {len(kb.articles)} articles, {len(kb.sections)} sections, {report.index.size} passages "
         f"in {report.seconds:.1f} s at {report.index.path}"
     )
+    for warning in kb.warnings:
+        _err(f"careerbot: warning: {warning}")
     if kb.problems:
         _err(f"careerbot: {len(kb.problems)} article(s) skipped")
-        if args.strict:
-            return EXIT_PROBLEMS
-    return 0
+    return EXIT_PROBLEMS if args.strict and (kb.problems or kb.warnings) else 0
 
 
 def _print_answer(answer, *, as_json: bool) -> None:
@@ -116,13 +116,16 @@ def cmd_articles(args: argparse.Namespace, settings: Settings) -> int:
              "related_jobs": list(a.related_jobs)}
             for a in kb.articles
         ]
-        print(json.dumps({"articles": rows, "problems": [str(p) for p in kb.problems]}, ensure_ascii=False, indent=1))
+        report = {"articles": rows, "problems": [str(p) for p in kb.problems], "warnings": list(kb.warnings)}
+        print(json.dumps(report, ensure_ascii=False, indent=1))
     else:
         for a in kb.articles:
             print(f"{a.slug:<28} {len(a.sections):>3} sections  {a.title}")
         for p in kb.problems:
             _err(f"careerbot: skipped {p}")
-    return EXIT_PROBLEMS if kb.problems and args.strict else 0
+        for warning in kb.warnings:
+            _err(f"careerbot: warning: {warning}")
+    return EXIT_PROBLEMS if args.strict and (kb.problems or kb.warnings) else 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -152,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", help="build or update the index of the knowledge base")
-    p.add_argument("--strict", action="store_true", help="exit 1 if any article could not be loaded")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any article could not be loaded or has warnings")
     p.add_argument("--force", action="store_true", help="rebuild even if the index is current")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_index)

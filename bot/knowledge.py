@@ -89,6 +89,17 @@ class KnowledgeBase:
     articles: tuple[Article, ...]
     problems: tuple[KnowledgeError, ...] = field(default=())
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Articles load but something is off: a ``related_jobs`` slug that no article has."""
+        slugs = {a.slug for a in self.articles}
+        return tuple(
+            f"{a.path}: related_jobs names '{slug}', which no article has (the link is left out)"
+            for a in self.articles
+            for slug in a.related_jobs
+            if slug not in slugs
+        )
+
     def article(self, slug: str) -> Article | None:
         return next((a for a in self.articles if a.slug == slug), None)
 

@@ -87,6 +87,16 @@ def test_index_strict_fails_on_a_broken_article_but_serves_the_rest(tmp_path: Pa
     assert answer.returncode == 0 and "500〜850" in answer.stdout
 
 
+def test_index_strict_fails_on_a_related_job_that_leads_nowhere(tmp_path: Path) -> None:
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, knowledge)
+    (knowledge / "extra.md").write_text("---\nslug: extra\ntitle: 追加\nrelated_jobs: [nowhere]\n---\n## 本文\nテキスト\n", encoding="utf-8")
+    env = {"CAREERBOT_KNOWLEDGE_DIR": str(knowledge), "CAREERBOT_DATA_DIR": str(tmp_path / "data")}
+    result = run(["index", "--strict"], env)
+    assert result.returncode == 1 and "related_jobs names 'nowhere'" in result.stderr
+    assert run(["articles"], env).returncode == 0
+
+
 def test_bad_settings_are_one_line_naming_the_variable(env: dict[str, str]) -> None:
     result = run(["ask", "質問"], {**env, "CAREERBOT_TOP_K": "many"})
     assert result.returncode == 2

@@ -155,3 +155,11 @@ def test_shipped_knowledge_loads_cleanly_and_related_jobs_resolve() -> None:
     for article in kb.articles:
         assert set(article.related_jobs) <= slugs, article.slug
         json.dumps(article.metadata, ensure_ascii=False)  # plain data only
+
+
+def test_a_related_job_that_no_article_has_is_a_warning(tmp_path: Path) -> None:
+    write(tmp_path, "a.md", GOOD_YAML.replace("tags: [テスト]", "related_jobs: [ux_designer]"))
+    kb = load_knowledge(tmp_path)
+    assert [a.slug for a in kb.articles] == ["yaml_article"] and kb.problems == ()
+    assert len(kb.warnings) == 1 and "a.md" in kb.warnings[0] and "'ux_designer'" in kb.warnings[0]
+    assert load_knowledge(KNOWLEDGE).warnings == ()
