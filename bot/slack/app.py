@@ -319,7 +319,7 @@ class SlackBot:
             elif not self.limiter.allow(user):
                 respond(response_type="ephemeral", **self._rate_limited(language).kwargs())
             else:
-                answer, cut = self._ask(question, ())
+                answer, cut = self._ask(question, (), question_id=f"slash:{channel}:{command.get('trigger_id', '')}")
                 message = self._render(answer, channel=channel, thread_ts=None, user=user, history=(), cut=cut)
                 respond(response_type=reply_type, replace_original=False, **message.kwargs())
         except Exception:
@@ -398,7 +398,12 @@ class SlackBot:
                 replies = self._replies(client, msg.channel, msg.reply_ts)
             history = self._history(replies or (), msg, context)
             draft = self._draft(client, msg, language)
-            answer, cut = self._ask(question, history, on_delta=draft.on_delta if draft is not None else None)
+            answer, cut = self._ask(
+                question,
+                history,
+                on_delta=draft.on_delta if draft is not None else None,
+                question_id=f"slack:{msg.channel}:{msg.ts}",
+            )
             message = self._render(
                 answer, channel=msg.channel, thread_ts=msg.reply_ts, user=msg.user, history=history, cut=cut
             )
@@ -429,12 +434,22 @@ class SlackBot:
             clear()
 
     def _ask(
-        self, question: str, history: Sequence[str], *, on_delta: Callable[[str], None] | None = None
+        self,
+        question: str,
+        history: Sequence[str],
+        *,
+        question_id: str,
+        on_delta: Callable[[str], None] | None = None,
     ) -> tuple[Answer, bool]:
+        """The answer (its log record named ``question_id``, e.g. ``slack:<channel>:<ts>``) and whether the question was cut."""
         limit = self.settings.max_question_chars
         cut = len(question) > limit
         answer = self.advisor.ask(
-            question[:limit], history=[h[:limit] for h in history], backend=self.settings.backend, on_delta=on_delta
+            question[:limit],
+            history=[h[:limit] for h in history],
+            backend=self.settings.backend,
+            on_delta=on_delta,
+            question_id=question_id,
         )
         return answer, cut
 

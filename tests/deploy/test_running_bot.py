@@ -79,7 +79,7 @@ def test_json_logs_one_line_per_answer_no_secrets_and_a_dropped_in_article_becom
     assert len(answers) == 2, [r["message"] for r in records]
     for record in answers:
         assert record["event"] == "answer" and record["backend"] == "extractive"
-        assert len(record["question_id"]) >= 8 and 0 < record["confidence"] <= 1
+        assert record["question_id"].startswith("slack:") and 0 < record["confidence"] <= 1  # slack:<channel>:<ts>
         assert {"retrieve", "compose", "total"} <= set(record["latency_ms"])
         assert record["citations"] and record["abstained"] is False
     assert answers[0]["question_id"] != answers[1]["question_id"]
