@@ -16,6 +16,8 @@ os.environ["CAREERBOT_CONFIG"] = str(Path(__file__).parent / "data" / "empty.tom
 
 KNOWLEDGE = PROJECT_ROOT / "knowledge"
 PROMPTS = PROJECT_ROOT / "prompts"
+#: An article no shipped one covers (a UX designer), for tests that add an article to a running bot.
+NEW_ARTICLE = (Path(__file__).parent / "data" / "ux_designer.md").read_text(encoding="utf-8")
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:

@@ -11,23 +11,7 @@ import pytest
 
 from bot.pipeline import Advisor
 from bot.reload import KnowledgeWatcher
-from tests.conftest import KNOWLEDGE, make_settings
-
-NEW_ARTICLE = """---
-slug: ux_designer
-title: UXデザイナーの年収・将来性は？
-aliases: [UXデザイナー, UX designer]
----
-## 💰 日本での推定年収
-| 経験年数 | 年収範囲 (万円) |
-| :--- | :--- |
-| ジュニア (0-3年) | 420〜600 |
-| シニア (7年以上) | 900〜1,400 |
-
-1️⃣ **UXデザイナーとは？**
-
-ユーザー調査とプロトタイピングで、使いやすい体験を設計する職種です。
-"""
+from tests.conftest import KNOWLEDGE, NEW_ARTICLE, make_settings
 
 
 def wait_for(condition, timeout: float = 30.0) -> None:

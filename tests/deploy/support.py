@@ -8,40 +8,28 @@ the same entry command and health check.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import itertools
 import json
 import os
-import queue
 import re
 import shlex
 import signal
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.slack.fake_slack import BOT_USER_ID, TEAM_ID, FakeSlack
+from tests.slack.fake_slack import FakeSlack
+from tests.slack.slack_events import event_callback, mention_event, new_ts, sign
 
 BOT_TOKEN = "xoxb-1234-5678-deploytoken"
 APP_TOKEN = "xapp-1-A111-222-deployapptoken"
 SIGNING_SECRET = "5ecre7deploy0000signing1111secret"
 SECRETS = (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET)
-
-_ts = itertools.count(1)
-
-
-def new_ts() -> str:
-    return f"{1700000000 + next(_ts)}.{next(_ts):06d}"
-
 
 # -- Dockerfile -----------------------------------------------------------------------------------
 
@@ -297,36 +285,11 @@ class Bot:
     def mention(self, text: str, *, channel: str = "C100", user: str = "U1") -> tuple[str, int]:
         """A signed ``app_mention`` event, as Slack posts it; (its ts, the HTTP status)."""
         ts = new_ts()
-        body = json.dumps(
-            {
-                "token": "unused",
-                "team_id": TEAM_ID,
-                "api_app_id": "A111",
-                "type": "event_callback",
-                "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
-                "event_time": int(time.time()),
-                "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
-                "event": {
-                    "type": "app_mention",
-                    "user": user,
-                    "text": f"<@{BOT_USER_ID}> {text}",
-                    "ts": ts,
-                    "channel": channel,
-                    "event_ts": ts,
-                },
-            },
-            ensure_ascii=False,
-        )
-        stamp = str(int(time.time()))
-        digest = hmac.new(SIGNING_SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
+        body = json.dumps(event_callback(mention_event(text, ts=ts, channel=channel, user=user)), ensure_ascii=False)
         req = urllib.request.Request(
             f"{self.url}/slack/events",
             data=body.encode("utf-8"),
-            headers={
-                "Content-Type": "application/json",
-                "X-Slack-Request-Timestamp": stamp,
-                "X-Slack-Signature": f"v0={digest}",
-            },
+            headers={"Content-Type": "application/json", **sign(body, secret=SIGNING_SECRET)},
             method="POST",
         )
         try:
@@ -384,70 +347,3 @@ def answer_in_thread(fake: FakeSlack, ts: str, timeout: float = 20.0) -> str:
     return post.text
 
 
-class SocketModeServer:
-    """A local WebSocket standing in for Slack's Socket Mode endpoint: says hello, sends envelopes, collects acks."""
-
-    def __init__(self) -> None:
-        from websockets.sync.server import serve
-
-        self.acks: queue.Queue[str] = queue.Queue()
-        self._clients: list[Any] = []
-        self._lock = threading.Lock()
-        self._server = serve(self._session, "127.0.0.1", 0)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/link/?ticket=t1&app_id=A111"
-
-    def _session(self, ws: Any) -> None:
-        from websockets.exceptions import ConnectionClosed
-
-        ws.send(json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A111"},
-                            "debug_info": {"host": "fake", "approximate_connection_time": 3600}}))
-        with self._lock:
-            self._clients.append(ws)
-        try:
-            for message in ws:
-                data = json.loads(message)
-                if data.get("envelope_id"):
-                    self.acks.put(data["envelope_id"])
-        except ConnectionClosed:
-            pass
-        finally:
-            with self._lock:
-                self._clients.remove(ws)
-
-    @property
-    def connections(self) -> int:
-        with self._lock:
-            return len(self._clients)
-
-    def mention(self, text: str, *, channel: str = "C200") -> tuple[str, str]:
-        """Send an ``app_mention`` envelope to the connected client; (the message ts, the envelope id)."""
-        ts, envelope_id = new_ts(), f"env-{uuid.uuid4().hex[:8]}"
-        envelope = {
-            "envelope_id": envelope_id,
-            "type": "events_api",
-            "accepts_response_payload": False,
-            "retry_attempt": 0,
-            "retry_reason": "",
-            "payload": {
-                "token": "unused",
-                "team_id": TEAM_ID,
-                "api_app_id": "A111",
-                "type": "event_callback",
-                "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
-                "event_time": int(time.time()),
-                "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
-                "event": {"type": "app_mention", "user": "U1", "text": f"<@{BOT_USER_ID}> {text}", "ts": ts,
-                          "channel": channel, "event_ts": ts},
-            },
-        }
-        with self._lock:
-            assert self._clients, "no Socket Mode client is connected"
-            self._clients[-1].send(json.dumps(envelope, ensure_ascii=False))
-        return ts, envelope_id
-
-    def close(self) -> None:
-        self._server.shutdown()

@@ -9,9 +9,10 @@ import subprocess
 from pathlib import Path
 
 from tests.slack.fake_slack import FakeSlack
+from tests.slack.fake_socket_mode import SocketModeServer
 
 from .conftest import image_environment
-from .support import Image, SocketModeServer, answer_in_thread, reroot, wait_until
+from .support import Image, answer_in_thread, reroot, wait_until
 
 
 def test_careerbot_runs_from_a_non_editable_install_with_the_image_folders(

@@ -12,23 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import NEW_ARTICLE
+
 from .support import SECRETS, Image, SlowSlack, answer_in_thread, reroot, wait_until
-
-NEW_ARTICLE = """---
-slug: ux_designer
-title: UXデザイナーの年収・将来性は？
-aliases: [UXデザイナー, UX designer]
----
-## 💰 日本での推定年収
-| 経験年数 | 年収範囲 (万円) |
-| :--- | :--- |
-| ジュニア (0-3年) | 420〜600 |
-| シニア (7年以上) | 900〜1,400 |
-
-1️⃣ **UXデザイナーとは？**
-
-ユーザー調査とプロトタイピングで、使いやすい体験を設計する職種です。
-"""
 
 
 def knowledge_of(image: Image, root: Path) -> Path:

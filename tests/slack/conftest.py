@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import itertools
 import json
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,26 +20,12 @@ from bot.slack.app import SlackBot
 from bot.slack.server import SlackHTTPServer
 from tests.conftest import make_settings
 
-from .fake_slack import BOT_USER_ID, TEAM_ID, FakeSlack
+from .fake_slack import TEAM_ID, FakeSlack
+from .slack_events import event_callback, mention_event, new_ts, sign
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-1234-5678-faketoken"
 APP_TOKEN = "xapp-1-A111-222-fakeapptoken"
-
-_ts = itertools.count(1)
-
-
-def new_ts() -> str:
-    """A fresh, increasing Slack message timestamp."""
-    return f"{1700000000 + next(_ts)}.{next(_ts):06d}"
-
-
-def sign(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
-    """The headers Slack sends: ``v0=`` + hex HMAC-SHA256(secret, ``v0:{ts}:{body}``)."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
-
 
 @dataclass(frozen=True)
 class Reply:
@@ -97,16 +79,7 @@ class Running:
 
     def event(self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None) -> Reply:
         """Deliver an Events API ``event_callback`` as Slack does."""
-        body = {
-            "token": "verification-token-unused",
-            "team_id": TEAM_ID,
-            "api_app_id": "A111",
-            "event": {"event_ts": event.get("ts", new_ts()), **event},
-            "type": "event_callback",
-            "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
-            "event_time": int(time.time()),
-            "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
-        }
+        body = event_callback(event, event_id=event_id)
         headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
         return self.post(json.dumps(body, ensure_ascii=False), headers=headers)
 
@@ -121,7 +94,7 @@ class Running:
         **kw: Any,
     ) -> tuple[str, Reply]:
         ts = ts or new_ts()
-        event = {"type": "app_mention", "user": user, "text": f"<@{BOT_USER_ID}> {text}", "ts": ts, "channel": channel}
+        event = mention_event(text, ts=ts, channel=channel, user=user)
         if thread_ts:
             event["thread_ts"] = thread_ts
         return ts, self.event(event, **kw)
