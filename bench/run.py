@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.embedders import make_embedder  # noqa: E402
+from bot.eval.metrics import percentile as metric_percentile  # noqa: E402
 from bot.knowledge import load_knowledge  # noqa: E402
 from bot.pipeline import Advisor, refresh_index  # noqa: E402
 from bot.questions import load_question_sets  # noqa: E402
@@ -37,12 +38,8 @@ from bot.threads import available_cores  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+    """The eval's percentile (linear, as numpy), 0.0 for no values."""
+    return metric_percentile(values, p) or 0.0
 
 
 def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:

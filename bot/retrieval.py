@@ -202,9 +202,10 @@ class Retriever:
         )
         t3 = time.perf_counter()
         language = detect_language(asked)
-        topic_terms = terms(f"{self.careers.strip(question)} {expansion}")
+        stripped = self.careers.strip(question)  # what the question is about, career names aside
+        topic_terms = terms(f"{stripped} {expansion}")
         weights = {t: self.index.idf(t) for t in topic_terms if t not in _EN_STOPWORDS and not _straddles_kana(t)}
-        signals = self._signals(self.careers.strip(question), hits, language, named_career=bool(careers))
+        signals = self._signals(stripped, hits, language, named_career=bool(careers))
         # A question about a career no article covers is not covered, however close its
         # words come (「Webエンジニアの年収」 would otherwise land on another career's salary table).
         uncovered = None if careers else self.careers.uncovered(asked)
