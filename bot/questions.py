@@ -1,4 +1,5 @@
-"""Question sets: the shipped ones under ``knowledge/questions/``, the eval's input, the feedback export's output.
+"""Question sets: the shipped ones under ``knowledge/questions/`` (``dev/`` to tune on, ``test/`` frozen), the
+eval's input, the feedback export's output.
 
 A set is JSONL (one object a line) or YAML (a list of objects). Each item:
 ``id``, ``question``, optional ``expected_sections`` (ids ``slug#anchor`` or
@@ -134,7 +135,8 @@ def load_question_set(path: Path) -> list[Question]:
 
 
 def question_files(paths: Iterable[Path]) -> list[Path]:
-    """The set files ``paths`` stand for: a folder stands for its *.jsonl/*.yaml/*.yml files (sorted).
+    """The set files ``paths`` stand for: a folder stands for the *.jsonl/*.yaml/*.yml files in it and its
+    subfolders (sorted by path), so ``knowledge/questions`` is both splits, ``knowledge/questions/dev`` one.
 
     A file named twice (directly or through its folder) is read once; a missing
     path or a folder without sets raises `QuestionSetError`.
@@ -143,7 +145,7 @@ def question_files(paths: Iterable[Path]) -> list[Path]:
     seen: set[Path] = set()
     for p in paths:
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in QUESTION_SUFFIXES)
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in QUESTION_SUFFIXES)
             if not found:
                 raise QuestionSetError(f"{p}: no question sets (*.jsonl, *.yaml, *.yml) in this folder")
         elif p.exists():
