@@ -1,9 +1,9 @@
 """``careerbot eval``: replay question sets through the advisor and write a scored report.
 
     careerbot eval SET... [--backend NAME] [--top-k N] [--out DIR] [--compare OLD.json]
-                          [--fail-under METRIC=VALUE ...] [--set KEY=VALUE ...]
+                          [--fail-under METRIC=VALUE ...] [--fail-over METRIC=VALUE ...] [--set KEY=VALUE ...]
 
-Exit status: 0 done (and every gate passed), 1 a ``--fail-under`` gate failed,
+Exit status: 0 done (and every gate passed), 1 a ``--fail-under`` or ``--fail-over`` gate failed,
 2 an error (a malformed set, a bad argument, an unreadable report).
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from ..settings import Settings, load_settings
 from .compare import EvalError, check_gates, compare_reports, load_report, parse_gates
 from .report import fmt, fmt_delta, write_reports
-from .runner import GATEABLE, METRICS
+from .runner import GATEABLE, GATEABLE_OVER, METRICS
 
 __all__ = ["cmd_eval", "register"]
 
@@ -28,12 +28,13 @@ EXIT_GATE = 1
 
 _EPILOG = f"""\
 metrics for --fail-under: {', '.join(GATEABLE)}
+metrics for --fail-over: {', '.join(GATEABLE_OVER)}
 
 examples:
   careerbot eval knowledge/questions
   careerbot eval knowledge/questions --out runs/a && \\
     careerbot eval knowledge/questions --set top_k=3 --out runs/b --compare runs/a/report.json
-  careerbot eval knowledge/questions --fail-under hit@5=0.9 --fail-under abstention_recall=1.0
+  careerbot eval knowledge/questions/test --fail-under answer_hit=0.8 --fail-over in_scope_abstention=0.03
 """
 
 
@@ -52,6 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", type=Path, default=None, metavar="OLD.json", help="an earlier report.json to compare with")
     p.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE",
                    help="exit 1 if METRIC is below VALUE (repeatable)")
+    p.add_argument("--fail-over", action="append", default=[], metavar="METRIC=VALUE",
+                   help="exit 1 if a lower-is-better METRIC (noise, in_scope_abstention) is above VALUE (repeatable)")
     p.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
                    help="override a setting for this run, e.g. top_k=3 or embedder=sentence-transformers (repeatable)")
     p.set_defaults(func=cmd_eval)
@@ -156,7 +159,8 @@ def _print_summary(report: dict[str, Any], paths: dict[str, Path]) -> None:
             console.print(f"{title} ({len(items)}): " + (", ".join(x["id"] for x in items) or "none"), markup=False)
     for g in report.get("gates") or ():
         if not g["passed"]:
-            console.print(f"FAIL --fail-under {g['metric']}={g['bar']:g}: {g['reason']}", markup=False)
+            option = "--fail-over" if g.get("over") else "--fail-under"
+            console.print(f"FAIL {option} {g['metric']}={g['bar']:g}: {g['reason']}", markup=False)
     console.print(f"report: {paths['html'].parent}/report.{{json,md,html}}", markup=False)
 
 
@@ -164,7 +168,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from ..pipeline import Advisor
     from ..questions import load_labelled_question_sets
 
-    gates = parse_gates(args.fail_under)
+    gates = parse_gates(args.fail_under) + parse_gates(args.fail_over, over=True)
     old = load_report(args.compare) if args.compare else None
     if args.overrides:
         settings = load_settings(**parse_overrides(args.overrides))

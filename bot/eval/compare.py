@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CareerbotError
-from .runner import GATEABLE, LOWER_IS_BETTER, METRICS
+from .runner import GATEABLE, GATEABLE_OVER, LOWER_IS_BETTER, METRICS
 
 __all__ = ["EvalError", "Gate", "check_gates", "compare_reports", "load_report", "parse_gates"]
 
@@ -16,44 +16,52 @@ class EvalError(CareerbotError):
     """A bad eval argument or an unreadable report (exit status 2)."""
 
 
-Gate = tuple[str, float]
+#: (metric, bar, over): ``over`` False fails below the bar (``--fail-under``), True above it (``--fail-over``).
+Gate = tuple[str, float, bool]
 
 
-def parse_gates(specs: list[str] | None) -> list[Gate]:
-    """``["hit@5=0.9", …]`` → ``[("hit@5", 0.9), …]``; an unknown metric or a bad number is an `EvalError`."""
+def parse_gates(specs: list[str] | None, *, over: bool = False) -> list[Gate]:
+    """``["hit@5=0.9", …]`` → ``[("hit@5", 0.9, False), …]``; an unknown metric or a bad number is an `EvalError`.
+
+    ``--fail-under`` takes the higher-is-better rates, ``--fail-over`` (``over=True``) the lower-is-better
+    ones (``noise``, ``in_scope_abstention``); latencies are never gated.
+    """
+    option = "--fail-over" if over else "--fail-under"
+    allowed = GATEABLE_OVER if over else GATEABLE
     gates: list[Gate] = []
     for spec in specs or ():
         name, sep, value = spec.partition("=")
         name = name.strip()
         if not sep or not name or not value.strip():
-            raise EvalError(f"--fail-under {spec!r}: expected METRIC=VALUE, e.g. hit@5=0.9")
-        if name in LOWER_IS_BETTER:
-            raise EvalError(f"--fail-under {spec!r}: {name} is lower-is-better; --fail-under takes the rates "
-                            f"({', '.join(GATEABLE)})")
+            raise EvalError(f"{option} {spec!r}: expected METRIC=VALUE, e.g. {allowed[0]}=0.9")
+        if name in METRICS and name not in allowed:
+            direction = "lower" if name in LOWER_IS_BETTER else "higher"
+            raise EvalError(f"{option} {spec!r}: {name} is {direction}-is-better and not gated by {option} "
+                            f"({', '.join(allowed)})")
         if name not in METRICS:
-            raise EvalError(f"--fail-under {spec!r}: unknown metric {name!r} (known: {', '.join(GATEABLE)})")
+            raise EvalError(f"{option} {spec!r}: unknown metric {name!r} (known: {', '.join(allowed)})")
         try:
             bar = float(value)
         except ValueError:
-            raise EvalError(f"--fail-under {spec!r}: {value!r} is not a number") from None
-        if not 0.0 <= bar <= 1.0:
-            raise EvalError(f"--fail-under {spec!r}: the bar must be between 0 and 1")
-        gates.append((name, bar))
+            raise EvalError(f"{option} {spec!r}: {value!r} is not a number") from None
+        if not 0.0 <= bar <= (10.0 if name == "noise" else 1.0):
+            raise EvalError(f"{option} {spec!r}: the bar is out of range for {name}")
+        gates.append((name, bar, over))
     return gates
 
 
 def check_gates(summary: dict[str, Any], gates: list[Gate]) -> list[dict[str, Any]]:
-    """One result per gate; ``passed`` is False when the metric is below its bar or could not be measured."""
+    """One result per gate; ``passed`` is False when the metric is past its bar or could not be measured."""
     results = []
-    for name, bar in gates:
+    for name, bar, over in gates:
         value = summary.get(name)
         if value is None:
-            results.append({"metric": name, "bar": bar, "value": None, "passed": False,
+            results.append({"metric": name, "bar": bar, "over": over, "value": None, "passed": False,
                             "reason": "not measured (no questions of that kind)"})
         else:
-            ok = value >= bar
-            results.append({"metric": name, "bar": bar, "value": value, "passed": ok,
-                            "reason": "" if ok else f"{value:.4f} < {bar:g}"})
+            ok = value <= bar if over else value >= bar
+            results.append({"metric": name, "bar": bar, "over": over, "value": value, "passed": ok,
+                            "reason": "" if ok else f"{value:.4f} {'>' if over else '<'} {bar:g}"})
     return results
 
 

@@ -64,10 +64,11 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def _group_table(groups: dict[str, dict[str, Any]], what: str) -> list[str]:
-    header = [what, "n", "scored", "hit@1", "hit@5", "mrr@10", "ndcg@10", "abstained", "failed", "p50 ms"]
+    header = [what, "n", "scored", "hit@1", "hit@5", "mrr@10", "ndcg@10", "answer_hit", "noise", "abstained", "failed",
+              "p50 ms"]
     rows = [
         [g, v["n"], v["n_scored"], fmt(v["hit@1"]), fmt(v["hit@5"]), fmt(v["mrr@10"]), fmt(v["ndcg@10"]),
-         fmt(v["abstained"]), v["failed"], fmt(v["latency_p50_ms"], "_ms")]
+         fmt(v["answer_hit"]), fmt(v["noise"]), fmt(v["abstained"]), v["failed"], fmt(v["latency_p50_ms"], "_ms")]
         for g, v in groups.items()
     ]
     return _table(header, rows)
@@ -103,10 +104,11 @@ def render_markdown(report: Report) -> str:
     if report.get("usage"):
         lines += ["", "Token usage: " + ", ".join(f"{k} {v:g}" for k, v in report["usage"].items())]
     if report.get("gates"):
-        lines += ["", "## Gates (--fail-under)", ""]
+        lines += ["", "## Gates", ""]
         lines += _table(
             ["metric", "bar", "value", "result"],
-            [[g["metric"], f"{g['bar']:g}", fmt(g["value"]), "pass" if g["passed"] else f"FAIL — {g['reason']}"]
+            [[g["metric"], f"{'≤' if g.get('over') else '≥'} {g['bar']:g}", fmt(g["value"]),
+              "pass" if g["passed"] else f"FAIL — {g['reason']}"]
              for g in report["gates"]],
         )
     if cmp:
@@ -142,12 +144,35 @@ def render_markdown(report: Report) -> str:
             lines.append(f"- expected articles: {', '.join(r['expected_articles'])}")
         lines.append(f"- confidence {r['confidence']:.3f}, {'abstained' if r['abstained'] else 'answered'}; cited: "
                      + (", ".join(f"`{c['section_id']}`" for c in r["citations"]) or "nothing"))
+        if r.get("analysis"):
+            lines.append("- analysis: " + _analysis_line(r["analysis"]))
         lines.append("- retrieved instead:")
         for p in r["ranking"][:5]:
             mark = " ✓" if p["gold"] else ""
             lines.append(f"  {p['rank']}. `{p['section_id']}`{mark}")
+        if r.get("trace"):
+            lines.append("- composed:")
+            lines += [f"  - {_cell(t)}" for t in r["trace"]]
+        if r.get("answer_hit") == 0.0 or r.get("answer_both") == 0.0:
+            lines += ["- answer:", "", *("    " + line for line in r["answer"].splitlines()), ""]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _analysis_line(analysis: dict[str, Any]) -> str:
+    """A question analysis on one line: careers (and how found), aspect, answer type, top terms."""
+    careers = ", ".join(f"{c['slug']} ({c['via']})" for c in analysis.get("careers", [])) or "none"
+    terms = ", ".join(f"{t}:{w:.1f}" for t, w in list(analysis.get("terms", {}).items())[:8])
+    parts = [f"careers {careers}", f"aspect {analysis.get('aspect') or 'none'}"]
+    if analysis.get("aspect_cue"):
+        parts[-1] += f" (cue 「{analysis['aspect_cue']}」)"
+    parts.append(f"answer type {analysis.get('answer_type') or 'prose'}")
+    if analysis.get("comparison"):
+        parts.append("comparison")
+    if analysis.get("with_role"):
+        parts.append(f"with {analysis['with_role']}")
+    parts.append(f"terms {terms or '-'}")
+    return _cell("; ".join(parts))
 
 
 # ---------------------------------------------------------------- HTML and SVG
@@ -260,9 +285,9 @@ backend <code>{{ r.run.backend }}</code>, top_k {{ r.run.top_k }}, embedder <cod
 {% if r.usage %}<p>Token usage: {% for k, v in r.usage.items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</p>{% endif %}
 
 {% if r.gates %}
-<h2>Gates (--fail-under)</h2>
+<h2>Gates</h2>
 <table><tr><th>metric</th><th>bar</th><th>value</th><th>result</th></tr>
-{% for g in r.gates %}<tr><td><code>{{ g.metric }}</code></td><td class="num">{{ g.bar }}</td><td class="num">{{ fmt(g.value) }}</td>
+{% for g in r.gates %}<tr><td><code>{{ g.metric }}</code></td><td class="num">{{ '≤' if g.over else '≥' }} {{ g.bar }}</td><td class="num">{{ fmt(g.value) }}</td>
 <td class="{{ 'pass' if g.passed else 'fail' }}">{{ 'pass' if g.passed else 'FAIL — ' ~ g.reason }}</td></tr>{% endfor %}
 </table>
 {% endif %}
@@ -320,11 +345,11 @@ backend <code>{{ r.run.backend }}</code>, top_k {{ r.run.top_k }}, embedder <cod
 
 
 def _group_table_html(groups: dict[str, dict[str, Any]], what: str) -> Markup:
-    head = ["n", "scored", "hit@1", "hit@5", "mrr@10", "ndcg@10", "abstained", "failed", "p50 ms"]
+    head = ["n", "scored", "hit@1", "hit@5", "mrr@10", "ndcg@10", "answer_hit", "noise", "abstained", "failed", "p50 ms"]
     out = [f"<table><tr><th>{escape(what)}</th>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for g, v in groups.items():
         cells = [v["n"], v["n_scored"], fmt(v["hit@1"]), fmt(v["hit@5"]), fmt(v["mrr@10"]), fmt(v["ndcg@10"]),
-                 fmt(v["abstained"]), v["failed"], fmt(v["latency_p50_ms"], "_ms")]
+                 fmt(v["answer_hit"]), fmt(v["noise"]), fmt(v["abstained"]), v["failed"], fmt(v["latency_p50_ms"], "_ms")]
         out.append(f"<tr><td>{escape(g)}</td>" + "".join(f'<td class="num">{escape(str(c))}</td>' for c in cells) + "</tr>")
     out.append("</table>")
     return Markup("".join(out))

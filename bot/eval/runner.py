@@ -65,6 +65,11 @@ METRICS: dict[str, str] = {
     "text_hit@1": "an expected_text string is in the 1st passage",
     "text_hit@3": "an expected_text string is in the top 3 passages",
     "text_hit@5": "an expected_text string is in the top 5 passages",
+    "text_both@5": "comparisons: an expected_text string of every compared article is in the top 5 passages",
+    "answer_hit": "an expected_text string is in the answer text the user reads",
+    "answer_both": "comparisons: an expected_text string of every compared article is in the answer text",
+    "noise": "mean number of cited sections that are not gold (answers that cite)",
+    "in_scope_abstention": "in-scope questions the bot abstained on / in-scope questions",
     "abstention_precision": "abstained answers whose question was out of scope / abstained answers",
     "abstention_recall": "out-of-scope questions abstained on / out-of-scope questions",
     "citation_precision": "mean share of cited sections that are gold (answers that cite)",
@@ -73,11 +78,14 @@ METRICS: dict[str, str] = {
     "latency_p95_ms": "95th percentile advisor.ask time (ms)",
     "latency_max_ms": "slowest advisor.ask time (ms)",
 }
-LOWER_IS_BETTER = frozenset({"latency_p50_ms", "latency_p95_ms", "latency_max_ms"})
-#: Metrics ``--fail-under`` accepts (the rates: higher is better).
+LOWER_IS_BETTER = frozenset({"latency_p50_ms", "latency_p95_ms", "latency_max_ms", "noise", "in_scope_abstention"})
+#: Metrics ``--fail-under`` accepts (the rates: higher is better); ``--fail-over`` takes the others but latency.
 GATEABLE = tuple(k for k in METRICS if k not in LOWER_IS_BETTER)
+GATEABLE_OVER = tuple(k for k in METRICS if k in LOWER_IS_BETTER and not k.endswith("_ms"))
 #: Metrics shown for each tag and article.
-GROUP_METRICS = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "text_hit@5", "citation_precision", "latency_p50_ms")
+GROUP_METRICS = (
+    "hit@1", "hit@5", "mrr@10", "ndcg@10", "text_hit@5", "answer_hit", "citation_precision", "noise", "latency_p50_ms",
+)
 
 Row = dict[str, Any]
 
@@ -115,8 +123,13 @@ def score_question(
     latency_ms: float,
     source: str,
     slug_of: Callable[[str], str],
+    text_articles: dict[str, list[str]] | None = None,
 ) -> Row:
-    """One question's row of ``report.json``: what was asked, retrieved and answered, and its scores."""
+    """One question's row of ``report.json``: what was asked, retrieved and answered, and its scores.
+
+    ``text_articles`` maps each article slug to the question's ``expected_text`` strings found in that
+    article (see `metrics.articles_of_texts`); comparisons are scored on it.
+    """
     hits = answer.retrieval.hits
     passage_ranking = [h.passage.section.id for h in deep_hits]
     sections = m.dedupe(passage_ranking)
@@ -154,6 +167,8 @@ def score_question(
             for i, sid in enumerate(sections[:RANK_DEPTH], start=1)
         ],
         "answer": answer.text,
+        "analysis": answer.retrieval.analysis.to_json() if getattr(answer.retrieval, "analysis", None) else None,
+        "trace": list(getattr(answer, "trace", ())),
         "citations": [
             {"n": c.n, "section_id": c.section_id, "title": c.title, "breadcrumb": c.breadcrumb, "url": c.url}
             for c in answer.citations
@@ -186,8 +201,19 @@ def score_question(
     row["text_rank"] = trank
     for k in (1, 3, 5):
         row[f"text_hit@{k}"] = m.hit_at(trank, k) if text_eval else None
+    links = [c.url for c in answer.citations] + [x.url for x in (*answer.related, *answer.suggestions)]
+    body = m.answer_body(answer.text, links)
+    row["answer_hit"] = (0.0 if answer.abstained else float(m.contains_text(body, q.expected_text))) if text_eval else None
     cited = [c.section_id for c in answer.citations]
     row["citation_precision"] = m.citation_precision(cited, gold) if section_eval else None
+    row["noise"] = float(len(set(cited) - gold)) if section_eval and cited else None
+    by_article = {slug: t for slug, t in (text_articles or {}).items() if slug in q.expected_articles}
+    both_eval = text_eval and bool(q.expected_articles) and all(a in by_article for a in q.expected_articles)
+    top5 = "\n".join(h.passage.text for h in deep_hits[:5])
+    row["text_both@5"] = float(all(m.contains_text(top5, t) for t in by_article.values())) if both_eval else None
+    row["answer_both"] = (
+        float(not answer.abstained and all(m.contains_text(body, t) for t in by_article.values())) if both_eval else None
+    )
     if q.expected_articles and not q.out_of_scope:
         row["covers_articles"] = m.covers_articles({slug_of(s) for s in cited}, q.expected_articles)
     else:
@@ -208,6 +234,11 @@ def score_question(
         failures.append(f"no gold section in the top 5 ({where})")
     if text_eval and not row["text_hit@5"]:
         failures.append("expected text not in the top 5 passages")
+    if text_eval and not answer.abstained and not row["answer_hit"]:
+        failures.append("expected text not in the answer")
+    if row["answer_both"] == 0.0 and not answer.abstained:
+        missing = sorted(a for a, t in by_article.items() if not m.contains_text(body, t))
+        failures.append(f"the answer lacks the expected text of: {', '.join(missing)}")
     if q.out_of_scope and not answer.abstained:
         failures.append(f"out-of-scope question answered (confidence {answer.retrieval.confidence:.2f})")
     if not q.out_of_scope and answer.abstained:
@@ -238,6 +269,12 @@ def summarize(rows: Sequence[Row]) -> dict[str, float | None]:
     oos = [bool(r["out_of_scope"]) for r in rows]
     s["abstention_precision"] = m.abstention_precision(abstained, oos)
     s["abstention_recall"] = m.abstention_recall(abstained, oos)
+    s["text_both@5"] = m.mean(_values(rows, "text_both@5"))
+    s["answer_hit"] = m.mean(_values(rows, "answer_hit"))
+    s["answer_both"] = m.mean(_values(rows, "answer_both"))
+    s["noise"] = m.mean(_values(rows, "noise"))
+    in_scope = [bool(r["abstained"]) for r in rows if not r["out_of_scope"]]
+    s["in_scope_abstention"] = m.rate(in_scope)
     s["citation_precision"] = m.mean(_values(rows, "citation_precision"))
     s["comparison_coverage"] = m.rate(r["covers_articles"] for r in rows if r.get("covers_articles") is not None)
     latencies = _values(rows, "latency_ms")
@@ -256,6 +293,7 @@ def counts(rows: Sequence[Row]) -> dict[str, int]:
         "section_questions": sum(1 for r in rows if r["section_eval"]),
         "multi_section_questions": sum(1 for r in rows if r.get("recall@5") is not None),
         "text_questions": sum(1 for r in rows if r.get("text_hit@5") is not None),
+        "comparison_text_questions": sum(1 for r in rows if r.get("answer_both") is not None),
         "comparison_questions": sum(1 for r in rows if r.get("covers_articles") is not None),
         "citing_answers": sum(1 for r in rows if r.get("citation_precision") is not None),
         "abstained": sum(1 for r in rows if r["abstained"]),
@@ -308,6 +346,7 @@ def run_eval(
     def slug_of(section_id: str) -> str:
         return slugs.get(section_id) or section_id.split("#", 1)[0]
 
+    article_texts = {a.slug: "\n".join(sec.text for sec in a.sections) for a in advisor.knowledge.articles}
     k = top_k or settings.top_k
     depth = max(k, PASSAGE_DEPTH)
     usage: Counter[str] = Counter()
@@ -334,6 +373,7 @@ def run_eval(
             latency_ms=latency,
             source=Path(source).name,
             slug_of=slug_of,
+            text_articles=m.articles_of_texts(q.expected_text, article_texts),
         )
         row["requested_backend"] = backend or settings.backend
         usage.update(_flatten_usage(answer.usage))

@@ -9,20 +9,30 @@ from bot.eval.compare import EvalError, check_gates, compare_reports, parse_gate
 
 
 def test_parse_gates() -> None:
-    assert parse_gates(["hit@5=0.9", " abstention_recall = 1 "]) == [("hit@5", 0.9), ("abstention_recall", 1.0)]
+    assert parse_gates(["hit@5=0.9", " abstention_recall = 1 "]) == [
+        ("hit@5", 0.9, False), ("abstention_recall", 1.0, False)]
     assert parse_gates(None) == []
+    assert parse_gates(["in_scope_abstention=0.03", "noise=1.5"], over=True) == [
+        ("in_scope_abstention", 0.03, True), ("noise", 1.5, True)]
     for bad, message in [("hit@7=0.9", "unknown metric"), ("hit@5", "METRIC=VALUE"), ("hit@5=x", "not a number"),
-                         ("hit@5=1.5", "between 0 and 1"), ("latency_p50_ms=10", "lower-is-better")]:
+                         ("hit@5=1.5", "out of range"), ("latency_p50_ms=10", "lower-is-better"),
+                         ("noise=0.5", "lower-is-better")]:
         with pytest.raises(EvalError, match=message):
             parse_gates([bad])
+    for bad, message in [("hit@5=0.9", "higher-is-better"), ("latency_p95_ms=50", "not gated")]:
+        with pytest.raises(EvalError, match=message):
+            parse_gates([bad], over=True)
 
 
 def test_check_gates_below_at_and_unmeasured() -> None:
     summary = {"hit@5": 0.89, "mrr@10": 0.8, "text_hit@5": None}
-    results = check_gates(summary, [("hit@5", 0.9), ("mrr@10", 0.8), ("text_hit@5", 0.5)])
+    results = check_gates(summary, [("hit@5", 0.9, False), ("mrr@10", 0.8, False), ("text_hit@5", 0.5, False)])
     assert [r["passed"] for r in results] == [False, True, False]  # equal to the bar passes
     assert results[0]["reason"] == "0.8900 < 0.9"
     assert results[2]["reason"].startswith("not measured")
+    over = check_gates({"noise": 1.2, "in_scope_abstention": 0.03}, [("noise", 1.0, True), ("in_scope_abstention", 0.03, True)])
+    assert [r["passed"] for r in over] == [False, True]
+    assert over[0]["reason"] == "1.2000 > 1"
 
 
 def _report(hits: dict[str, bool | None], hit5: float, top_k: int) -> dict:

@@ -106,6 +106,18 @@ def test_citation_precision_and_coverage() -> None:
     assert m.covers_articles({"ds"}, ["ds", "mle"]) is False
 
 
+def test_answer_text_matching() -> None:
+    assert m.contains_text("- 経験年数: **シニア** / 年収: 1,100〜1,800+ [1]", ["１，１００〜１，８００+"])
+    assert not m.contains_text("年収の表", ["1,100〜1,800+"])
+    text = "- 『統計学入門』 [1]\n\n**出典**\n[1] 記事 › 学習方法 — https://x.example/ds#%E5%AD%A6%E7%BF%92\n"
+    body = m.answer_body(text, ["https://x.example/ds#%E5%AD%A6%E7%BF%92"])
+    assert "統計学入門" in body and "出典" in body and "学習方法" not in body  # the source line is gone
+    body = m.answer_body("[1] 記事 › 学習方法 — https://x.example/ds#学習", ["https://x.example/ds#%E5%AD%A6%E7%BF%92"])
+    assert body == ""  # the readable (decoded) form of a link counts too
+    found = m.articles_of_texts(["450〜700", "PyTorch", "nowhere"], {"ds": "年収 450〜700", "mle": "pytorch, 450〜700"})
+    assert found == {"ds": ["450〜700"], "mle": ["450〜700", "PyTorch"]}
+
+
 def test_percentiles_by_hand() -> None:
     xs = [4.0, 1.0, 3.0, 2.0]
     # sorted 1 2 3 4; p50 at position 1.5 → 2.5; p95 at 2.85 → 3 + 0.85 = 3.85

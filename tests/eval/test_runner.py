@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.eval.report import render_markdown
 from bot.eval.runner import METRICS, run_eval, summarize
 from bot.pipeline import Advisor
 from bot.questions import Question
@@ -25,9 +26,11 @@ def report(advisor: Advisor) -> dict:
         # A heading instead of an id resolves too.
         _q(id="heading", question="データサイエンティストは誰と協業する？", expected_sections=["4️⃣ データサイエンティストの協業スタイル"]),
         _q(id="text", question="新卒データサイエンティストの仕事は？", expected_text=["ＳＱＬによるデータ抽出"]),
+        _q(id="text-miss", question="データサイエンティストの年収は？", expected_text=["this string is in no article"]),
         _q(id="unknown", question="データサイエンティストの年収は？", expected_sections=["data_scientist#no-such-section"]),
         _q(id="compare", question="データサイエンティストと機械学習エンジニアの年収の違いは？",
            expected_sections=[SALARY, "machine_learning_engineer#日本での推定年収dodaopenwork参照"],
+           expected_text=["1,100〜1,800+", "1,300〜2,200+"],
            expected_articles=["data_scientist", "machine_learning_engineer"], tags=["comparison"]),
         _q(id="weather", question="東京の明日の天気は？", out_of_scope=True, tags=["not-career"]),
     ]
@@ -66,6 +69,28 @@ def test_headings_expected_text_and_comparisons(report: dict) -> None:
     cmp = _row(report, "compare")
     assert cmp["covers_articles"] is True and cmp["recall@5"] is not None
     assert report["summary"]["comparison_coverage"] == 1.0
+
+
+def test_answer_level_metrics(report: dict) -> None:
+    cmp = _row(report, "compare")
+    body_has = {t: t in cmp["answer"].split("**出典**")[0] for t in ("1,100〜1,800+", "1,300〜2,200+")}
+    assert cmp["answer_both"] == float(all(body_has.values()))  # each article's figure in what the user reads
+    assert cmp["answer_hit"] == float(any(body_has.values()))
+    assert cmp["text_both@5"] is not None and cmp["noise"] == len({c["section_id"] for c in cmp["citations"]} - set(cmp["gold_sections"]))
+    miss = _row(report, "text-miss")
+    assert miss["answer_hit"] == 0.0 and "expected text not in the answer" in miss["failures"]
+    assert miss["answer_both"] is None and miss["noise"] is None  # no comparison; not scored on sections
+    assert _row(report, "weather")["answer_hit"] is None
+    md = render_markdown(report)
+    failure = md.split("### `text-miss`", 1)[1].split("\n### ", 1)[0]
+    assert "**expected text not in the answer**" in failure
+    assert "- answer:" in failure and "    " + miss["answer"].splitlines()[0] in failure  # the answer, shown as read
+    s = report["summary"]
+    in_scope = [r for r in report["questions"] if not r["out_of_scope"]]
+    assert s["in_scope_abstention"] == pytest.approx(sum(r["abstained"] for r in in_scope) / len(in_scope), abs=1e-4)
+    assert s["answer_hit"] == pytest.approx(
+        sum(r["answer_hit"] for r in in_scope if r["answer_hit"] is not None)
+        / sum(1 for r in in_scope if r["answer_hit"] is not None), abs=1e-4)
 
 
 def test_unknown_sections_are_reported_and_excluded(report: dict) -> None:
