@@ -144,6 +144,15 @@ class CareerLexicon:
                 return candidate
         return None
 
+    def spans(self, text: str) -> list[tuple[str, str, int, int]]:
+        """Every career name in ``text``: (slug, the name as matched, start, end), offsets in ``normalize(text)``."""
+        if self._regex is None:
+            return []
+        return [
+            (self._slug_of_group[(m.lastindex or 1) - 1], m.group(), m.start(), m.end())
+            for m in self._regex.finditer(normalize(text))
+        ]
+
     def mentions(self, text: str) -> list[str]:
         """Slugs of the careers ``text`` names, in order of first appearance, without repeats."""
         if self._regex is None:

@@ -23,6 +23,7 @@ from .passages import passages_of
 from .prompts import PromptLibrary
 from .retrieval import Retriever
 from .settings import Settings
+from .aspects import AspectLexicon
 from .synonyms import Synonyms
 from .text import detect_language
 
@@ -34,6 +35,7 @@ answer_log = logging.getLogger("bot.answers")
 Notify = Callable[[str], None]
 
 SYNONYMS_FILE = "synonyms.yaml"
+ASPECTS_FILE = "aspects.yaml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +129,14 @@ class Advisor:
         report = refresh_index(self.settings, self.embedder, notify=notify, progress=progress)
         careers = CareerLexicon.from_articles(report.knowledge.articles)
         synonyms = Synonyms.load(self.settings.knowledge_dir / SYNONYMS_FILE)
+        aspects = AspectLexicon.load(self.settings.knowledge_dir / ASPECTS_FILE)
         retriever = Retriever(
             index=report.index,
             embedder=self.embedder,
             careers=careers,
             synonyms=synonyms,
+            aspects=aspects,
             candidates=self.settings.candidates,
-            rrf_k=self.settings.rrf_k,
         )
         return _Snapshot(
             knowledge=report.knowledge,
@@ -222,7 +225,14 @@ class Advisor:
         search_for, rewritten = self._standalone(question, history, chosen, snapshot)
         t0 = time.perf_counter()
         retrieval = snapshot.retriever.search(search_for, history=list(history), top_k=top_k or self.settings.top_k)
-        request = AnswerRequest(question=question, retrieval=retrieval, knowledge=snapshot.knowledge, history=tuple(history))
+        request = AnswerRequest(
+            question=question,
+            retrieval=retrieval,
+            knowledge=snapshot.knowledge,
+            history=tuple(history),
+            aspects=snapshot.retriever.aspects,
+            careers=snapshot.careers,
+        )
         t1 = time.perf_counter()
         try:
             if on_delta is not None and isinstance(chosen, StreamingBackend):

@@ -1,7 +1,7 @@
 """Live knowledge reload: notice added, changed or removed articles and swap in a new index.
 
 `KnowledgeWatcher` polls the knowledge folder (names, sizes and modification
-times of its ``*.md`` and ``synonyms.yaml``) and calls `Advisor.reload` when
+times of its ``*.md``, ``synonyms.yaml`` and ``aspects.yaml``) and calls `Advisor.reload` when
 they change, or at once when `trigger` is called (the Slack server wires it to
 SIGHUP). Questions asked during a reload are answered from the old or the new
 index, never fail.
@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def folder_fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """(name, size, mtime in ns) of every article and the synonyms file, sorted; cheap to compute."""
+    """(name, size, mtime in ns) of every article and the synonyms and aspects files, sorted; cheap to compute."""
     entries = []
-    for path in sorted(folder.glob("*.md")) + sorted(folder.glob("synonyms.yaml")):
+    for path in sorted(folder.glob("*.md")) + sorted(folder.glob("synonyms.yaml")) + sorted(folder.glob("aspects.yaml")):
         try:
             stat = path.stat()
         except OSError:  # removed between glob and stat

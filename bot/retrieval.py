@@ -1,14 +1,25 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (BM25) rankings fused, with a confidence.
+"""Hybrid retrieval: dense (FAISS) and lexical (BM25) evidence plus what the question asks, with a confidence.
 
-The question's careers steer the search: a question that names careers is
-searched within those careers' articles first (one list per career,
-interleaved, so a comparison draws on both), then the rest of the knowledge
-base fills the remaining places. A follow-up that names no career inherits the
-careers of the most recent earlier turn that did.
+Every search starts from one `QuestionAnalysis` (`bot.analysis`): the careers the
+question is about, the aspect it asks about and the part of the article that
+answers it. A passage's score is its meaning (cosine) and its words (BM25), each
+scaled by the best candidate's, plus priors from the analysis, all named in
+`RankingWeights`:
 
-Confidence combines two signals that fail differently: the best dense cosine
-(meaning) and how much of the question's term weight the top passages contain
-(coverage). Off-topic questions score low on both; calibration is in the
+- a passage of the part that answers the aspect (salary → the salary table,
+  「向いてる人」 → まとめ) gains ``role``; the interview part, whose questions hold
+  every topic's words, loses ``interview`` when the question asks about
+  something else;
+- a passage of a career the question is about gains ``career`` (the first
+  career fully, later ones less): a strong prior, not a filter, so another
+  article's passage can still win on content. Within its own article a career's
+  name says nothing, so those passages are scored against the question without it;
+- a comparison ranks each compared career's passages separately and interleaves
+  them, so both careers' answering parts come first;
+- the article's tag list is never retrieved.
+
+Confidence combines the best cosine (meaning) with how much of the question's
+term weight the top passages contain (coverage); calibration is in the
 question-set tests.
 """
 
@@ -18,35 +29,54 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import faiss
 import numpy as np
 
+from .analysis import Analyzer, QuestionAnalysis, is_content_term, unknown_words
+from .aspects import AspectLexicon, lead_sections
 from .careers import CareerLexicon
 from .embedders import Embedder
 from .index import HybridIndex
 from .passages import Passage
 from .synonyms import Synonyms
-from .text import detect_language, terms
+from .text import terms
 
-__all__ = ["Hit", "Retrieval", "Retriever", "rrf_fuse"]
+__all__ = ["Hit", "RankingWeights", "Retrieval", "Retriever", "rrf_fuse"]
 
 #: Cosines of the default embedder below LOW say nothing; above HIGH they are a clear match.
 COSINE_LOW = 0.15
 COSINE_HIGH = 0.45
-#: A question that names a career the knowledge base covers closes this share of the gap to 1.
+#: A question about a career the knowledge base covers closes this share of the gap to 1; so does one that
+#: names no career when every word of its topic is in the articles and the top passages hold enough of it.
 CAREER_BONUS = 0.5
-#: A follow-up whose words (career names removed) hold no kanji and at most this many
-#: katakana or Latin letters (「シニアだと？」, 「じゃあMLEは？」) has no topic of its own.
-TOPICLESS_MAX_CHARS = 6
-_EN_STOPWORDS = frozenset(
-    "a an and are as at be can do does for from how i in is it me my of on or should the to what when where which "
-    "who why will with you your about into than that this there their they we".split()
-)
+KNOWN_TOPIC_COVERAGE = 0.3
+#: A Japanese question that asks about no part of the template and whose topic has a word the articles
+#: never use asks about something they do not cover (「残業」, 「男女比」, 「転勤」): its confidence is scaled
+#: by UNKNOWN_TOPIC_FACTOR. (With an aspect, the part asked about is covered: an unknown word is more
+#: often a filler of the question than its topic.) Requiring two such words when a career is named
+#: kept 3 more in-scope test questions but answered 3 more out-of-scope ones; one word it is.
+UNKNOWN_TOPIC_FACTOR = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class RankingWeights:
+    """How the evidence for a passage adds up to its score (values measured on the dev split; see the README)."""
+
+    #: Weight of the cosine, divided by the best candidate's cosine.
+    dense: float = 0.5
+    #: Weight of the BM25 score, divided by the best candidate's.
+    lexical: float = 0.5
+    #: Added to passages of the article part that answers the question's aspect.
+    role: float = 0.5
+    #: Added to passages of the question's first career; later careers get ``career * secondary``.
+    career: float = 0.6
+    secondary: float = 0.7
+    #: Taken from the interview part when the question asks about another aspect.
+    interview: float = 0.3
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A retrieved passage: its reciprocal-rank-fusion ``score``, ``dense`` cosine and ``lexical`` BM25 score."""
+    """A retrieved passage: its fused ``score``, ``dense`` cosine and ``lexical`` BM25 score (whole question)."""
 
     passage: Passage
     score: float
@@ -66,10 +96,12 @@ class Retrieval:
     language: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     signals: dict[str, float] = field(default_factory=dict)
-    #: Question terms (career names removed, synonyms added) with their idf: what evidence should contain.
+    #: Question terms (career names and the aspect's cue removed, synonyms added) with their idf.
     term_weights: dict[str, float] = field(default_factory=dict)
     #: A job title the question asks about that no article covers (「Webエンジニア」), if any.
     uncovered_career: str | None = None
+    #: The question analysis every later step reads.
+    analysis: QuestionAnalysis | None = None
 
 
 def rrf_fuse(rankings: Sequence[Sequence[int]], *, k: int = 60) -> list[tuple[int, float]]:
@@ -79,25 +111,6 @@ def rrf_fuse(rankings: Sequence[Sequence[int]], *, k: int = 60) -> list[tuple[in
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-
-
-def _has_topic(text: str) -> bool:
-    """Whether a (career-stripped) question says what it is about: a kanji word, or more than a short word.
-
-    Japanese topics (年収, 面接, 将来性, 会社) are kanji; what is left without one is
-    a level (シニア) or a bare reference (それは？), which needs the conversation's topic.
-    """
-    letters = [ch for ch in text if ch.isalnum() and not ("\u3040" <= ch <= "\u309f")]
-    has_kanji = any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in letters)
-    return has_kanji or len(letters) > TOPICLESS_MAX_CHARS
-
-
-def _straddles_kana(term: str) -> bool:
-    """A bigram across a hiragana/other-script boundary (「の年」, 「収は」): a particle glued to a word."""
-    if len(term) != 2:
-        return False
-    kana = [("\u3040" <= ch <= "\u309f") for ch in term]
-    return kana[0] != kana[1]
 
 
 def _interleave(lists: Sequence[Sequence[tuple[int, float]]]) -> list[tuple[int, float]]:
@@ -112,6 +125,12 @@ def _interleave(lists: Sequence[Sequence[tuple[int, float]]]) -> list[tuple[int,
     return out
 
 
+def _scaled(values: np.ndarray) -> np.ndarray:
+    """``values`` divided by their maximum (all zeros stay zeros)."""
+    top = float(values.max()) if values.size else 0.0
+    return values / top if top > 0 else np.zeros_like(values)
+
+
 class Retriever:
     """Searches one `HybridIndex` with one `Embedder`; safe to share between threads."""
 
@@ -122,94 +141,90 @@ class Retriever:
         embedder: Embedder,
         careers: CareerLexicon,
         synonyms: Synonyms | None = None,
+        aspects: AspectLexicon | None = None,
         candidates: int = 50,
-        rrf_k: int = 60,
+        weights: RankingWeights | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.careers = careers
         self.synonyms = synonyms or Synonyms(groups=[])
+        self.aspects = aspects or AspectLexicon(roles=[], aspects=[])
         self.candidates = candidates
-        self.rrf_k = rrf_k
-        groups: dict[str, list[int]] = {}
-        for i, p in enumerate(index.passages):
-            groups.setdefault(p.section.slug, []).append(i)
-        self._by_article = {slug: np.asarray(ids, dtype=np.int64) for slug, ids in groups.items()}
+        self.weights = weights or RankingWeights()
+        self.analyzer = Analyzer(careers=careers, aspects=self.aspects, synonyms=self.synonyms, idf=index.idf)
+        #: Words that never make a topic unknown: fillers (「ダメ」) and synonyms of the articles' words (「スマホ」).
+        self._not_topics = self.aspects.fillers | self.synonyms.words
+        slugs: list[str] = []
+        roles: list[str] = []
+        searchable: list[bool] = []
+        leads = lead_sections(list({p.section.id: p.section for p in index.passages}.values()))
+        for p in index.passages:
+            slugs.append(p.section.slug)
+            # A lead-in's one sentence does not answer its part's questions: its subsections do.
+            roles.append("" if p.section.id in leads else self.aspects.role_of(p.section) or "")
+            searchable.append(self.aspects.searchable(p.section))
+        self._slug = np.asarray(slugs, dtype=object)
+        self._role = np.asarray(roles, dtype=object)
+        self._searchable = np.asarray(searchable, dtype=bool)
 
-    def _ranked(self, qvec: np.ndarray, lex: np.ndarray, subset: np.ndarray | None) -> list[tuple[int, float]]:
-        """(passage position, fused score) best first, over ``subset`` or the whole index."""
-        k = self.candidates
-        if subset is None:
-            _, dense_ids = self.index.dense_search(qvec, k)
-            pool_scores = lex
-            order = np.argsort(-pool_scores, kind="stable")[:k]
-            lexical_ids = [int(i) for i in order if pool_scores[i] > 0]
-        else:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(subset))
-            _, ids = self.index.dense.search(qvec.reshape(1, -1), min(k, len(subset)), params=params)
-            dense_ids = ids[0][ids[0] >= 0]
-            sub_scores = lex[subset]
-            order = np.argsort(-sub_scores, kind="stable")[:k]
-            lexical_ids = [int(subset[i]) for i in order if sub_scores[i] > 0]
-        return rrf_fuse([[int(i) for i in dense_ids], lexical_ids], k=self.rrf_k)
+    def analyze(self, question: str, *, history: Sequence[str] = ()) -> QuestionAnalysis:
+        """The question's analysis (the same one `search` makes)."""
+        return self.analyzer.analyze(question, history=history)
 
-    def search(self, question: str, *, history: Sequence[str] = (), top_k: int = 5) -> Retrieval:
+    def search(
+        self,
+        question: str,
+        *,
+        history: Sequence[str] = (),
+        top_k: int = 5,
+        analysis: QuestionAnalysis | None = None,
+    ) -> Retrieval:
         """The ``top_k`` passages for ``question``, given earlier user turns ``history`` (oldest first)."""
         t0 = time.perf_counter()
-        asked = question
-        # A follow-up with hardly a topic of its own (「シニアだと？」, 「じゃあMLエンジニアは？」)
-        # keeps the topic of the conversation so far.
-        if history and not _has_topic(self.careers.strip(question)):
-            carried: list[str] = []
-            for turn in reversed(history):  # back to the latest turn that had a topic of its own
-                carried.insert(0, self.careers.strip(turn))
-                if _has_topic(carried[0]):
-                    break
-            question = " ".join([question, *carried]).strip()
-        careers = self.careers.mentions(question)
-        from_context = False
-        if not careers:
-            for turn in reversed(history):
-                careers = self.careers.mentions(turn)
-                if careers:
-                    from_context = True
-                    break
+        a = analysis or self.analyzer.analyze(question, history=history)
+        careers = list(a.slugs)
+        from_context = bool(a.careers) and all(c.via == "context" for c in a.careers)
         names = [c.name for slug in careers if (c := self.careers.get(slug))]
-        query = f"{' '.join(names)} {question}".strip() if from_context else question
-        expansion = " ".join(self.synonyms.expansions(question))
-        # Within a career's own article its name says nothing: search there by the
-        # question without that name (other careers named stay: they are the topic).
-        topics = [self.careers.strip(question, only=slug) for slug in careers]
+        query = f"{' '.join(names)} {a.search_text}".strip() if from_context else a.search_text
+        expansion = " ".join(self.synonyms.expansions(a.search_text))
+        topics = [self.careers.strip(a.search_text, only=slug) for slug in careers]
 
         t1 = time.perf_counter()
         vectors = self.embedder.embed_queries([query, *topics])
         t2 = time.perf_counter()
-        qvec = vectors[0]
         lex = self.index.lexical_scores(terms(f"{query} {expansion}"))
-        per_career: list[list[tuple[int, float]]] = []
-        for slug, topic, tvec in zip(careers, topics, vectors[1:], strict=True):
-            if slug in self._by_article:
+        pool = self._candidates(vectors[0], lex, careers, a)
+        base = self._evidence(pool, vectors[0], lex)
+        prior = self._priors(pool, a)
+        scores = base + prior
+        # Within a career's own article, its name says nothing: score those passages against the topic.
+        for slug, topic, vec in zip(careers, topics, vectors[1:], strict=True):
+            own = self._slug[pool] == slug
+            if own.any():
                 topic_lex = self.index.lexical_scores(terms(f"{topic} {expansion}"))
-                per_career.append(self._ranked(tvec, topic_lex, self._by_article[slug]))
-        ranking = _interleave(per_career)
-        seen = {i for i, _ in ranking}
-        ranking += [(i, score) for i, score in self._ranked(qvec, lex, None) if i not in seen]
-        chosen = ranking[:top_k]
-        cosines = self.index.vectors[[i for i, _ in chosen]] @ qvec if chosen else np.zeros(0)
+                scores[own] = self._evidence(pool[own], vec, topic_lex) + prior[own]
+        order = sorted(range(len(pool)), key=lambda i: (-scores[i], int(pool[i])))
+        ranked = [(int(pool[i]), float(scores[i])) for i in order]
+        if a.comparison and len(careers) >= 2:
+            lists = [[(i, s) for i, s in ranked if self._slug[i] == slug] for slug in careers]
+            first = _interleave(lists)
+            seen = {i for i, _ in first}
+            ranked = first + [(i, s) for i, s in ranked if i not in seen]
+        chosen = ranked[:top_k]
+        cosines = self.index.vectors[[i for i, _ in chosen]] @ vectors[0] if chosen else np.zeros(0)
         hits = tuple(
-            Hit(passage=self.index.passages[i], score=score, dense=float(cosines[rank]), lexical=float(lex[i]))
-            for rank, (i, score) in enumerate(chosen)
+            Hit(passage=self.index.passages[i], score=score, dense=float(cosines[r]), lexical=float(lex[i]))
+            for r, (i, score) in enumerate(chosen)
         )
         t3 = time.perf_counter()
-        language = detect_language(asked)
-        stripped = self.careers.strip(question)  # what the question is about, career names aside
-        topic_terms = terms(f"{stripped} {expansion}")
-        weights = {t: self.index.idf(t) for t in topic_terms if t not in _EN_STOPWORDS and not _straddles_kana(t)}
-        signals = self._signals(stripped, hits, language, named_career=bool(careers))
+        # The content alone: within a career's article, the cosine of the question without the career's name.
+        topic_vec = {slug: vec for slug, vec in zip(careers, vectors[1:], strict=True)}
+        content = [float(self.index.vectors[i] @ topic_vec.get(str(self._slug[i]), vectors[0])) for i, _ in chosen[:3]]
+        signals = self._signals(a, hits, content_cosines=content)
         # A question about a career no article covers is not covered, however close its
         # words come (「Webエンジニアの年収」 would otherwise land on another career's salary table).
-        uncovered = None if careers else self.careers.uncovered(asked)
-        if uncovered:
+        if a.uncovered_career:
             signals["confidence"] = 0.0
         return Retrieval(
             query=query,
@@ -217,31 +232,82 @@ class Retriever:
             confidence=signals["confidence"],
             careers=tuple(careers),
             careers_from_context=from_context,
-            language=language,
+            language=a.language,
             timings_ms={"embed": (t2 - t1) * 1000, "search": (t3 - t2) * 1000, "retrieve": (t3 - t0) * 1000},
             signals=signals,
-            term_weights=weights,
-            uncovered_career=uncovered,
+            term_weights=a.terms,
+            uncovered_career=a.uncovered_career,
+            analysis=a,
         )
 
-    def _signals(self, topic: str, hits: Sequence[Hit], language: str, *, named_career: bool) -> dict[str, float]:
-        """Dense strength, lexical coverage of the ``topic`` (question minus career names), combined in [0, 1].
+    def _candidates(self, qvec: np.ndarray, lex: np.ndarray, careers: Sequence[str], a: QuestionAnalysis) -> np.ndarray:
+        """Passage positions worth scoring: the dense and lexical top candidates, and every passage of the
+        questioned careers' articles (so a career's answering part is always weighed)."""
+        k = self.candidates
+        _, dense_ids = self.index.dense_search(qvec, k)
+        lexical_ids = np.argsort(-lex, kind="stable")[:k]
+        parts = [dense_ids.astype(np.int64), lexical_ids[lex[lexical_ids] > 0].astype(np.int64)]
+        for slug in careers:
+            parts.append(np.flatnonzero(self._slug == slug))
+        if a.roles and not careers:
+            parts.append(np.flatnonzero(np.isin(self._role, list(a.roles))))
+        pool = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        return pool[self._searchable[pool]]
 
-        English questions rely on the dense signal alone: the articles are Japanese,
-        so their words rarely appear in the articles.
+    def _evidence(self, pool: np.ndarray, qvec: np.ndarray, lex: np.ndarray) -> np.ndarray:
+        """Meaning and words of each passage in ``pool``, each scaled by the pool's best."""
+        w = self.weights
+        if pool.size == 0:
+            return np.zeros(0)
+        cos = np.clip(self.index.vectors[pool] @ qvec, 0.0, None)
+        return w.dense * _scaled(cos) + w.lexical * _scaled(lex[pool].astype(np.float64))
+
+    def _priors(self, pool: np.ndarray, a: QuestionAnalysis) -> np.ndarray:
+        """What the analysis says of each passage in ``pool``: its part answers the aspect; its career is asked about."""
+        w = self.weights
+        prior = np.zeros(len(pool))
+        roles = self._role[pool]
+        for rank, role in enumerate(a.roles):  # the first part named answers best (suited: まとめ, then とは)
+            prior += w.role * (1.0 if rank == 0 else w.secondary) * (roles == role)
+        if a.roles and "interview" not in a.roles:
+            prior -= w.interview * (roles == "interview")
+        slugs = self._slug[pool]
+        for rank, slug in enumerate(a.slugs):
+            share = 1.0 if rank == 0 or a.comparison else w.secondary
+            prior += w.career * share * (slugs == slug)
+        return prior
+
+    def _signals(self, a: QuestionAnalysis, hits: Sequence[Hit], *, content_cosines: Sequence[float]) -> dict[str, float]:
+        """Dense strength and lexical coverage of the topic (question minus career names), combined in [0, 1].
+
+        English questions rely on the dense signal alone: the articles are Japanese, so their words rarely
+        appear in the articles. An English question that asks about no part of the template is judged on
+        its content alone (``content_cosines``: without the career's name, which no longer lifts it):
+        "the average age of ML engineers" is about ML engineers, but not about anything the articles say.
+        Then the analysis adjusts it (see the constants).
         """
         if not hits:
-            return {"dense": 0.0, "coverage": 0.0, "confidence": 0.0}
-        top_dense = max(h.dense for h in hits[:3])
+            return {"dense": 0.0, "coverage": 0.0, "unknown_words": 0.0, "confidence": 0.0}
+        topic = self.careers.strip(a.search_text)
+        english_off_template = a.language == "en" and a.aspect is None and bool(a.careers)
+        top_dense = max(content_cosines) if english_off_template else max(h.dense for h in hits[:3])
         dense_part = min(1.0, max(0.0, (top_dense - COSINE_LOW) / (COSINE_HIGH - COSINE_LOW)))
-        q_terms = [t for t in dict.fromkeys(terms(topic)) if t not in _EN_STOPWORDS]
+        q_terms = [t for t in dict.fromkeys(terms(topic)) if is_content_term(t)]
         found: set[str] = set()
         for h in hits[:3]:
             found |= self.index.terms_of(h.passage)
         weights = {t: self.index.idf(t) for t in q_terms}
         total = sum(weights.values())
         coverage = sum(w for t, w in weights.items() if t in found) / total if total else 0.0
-        confidence = dense_part if language == "en" else 0.5 * dense_part + 0.5 * coverage
-        if named_career:
+        unknown = unknown_words(a.topic, known=self.index.doc_freq.__contains__, fillers=self._not_topics)
+        confidence = dense_part if a.language == "en" else 0.5 * dense_part + 0.5 * coverage
+        known_topic = a.language == "ja" and bool(a.terms) and not unknown and coverage >= KNOWN_TOPIC_COVERAGE
+        if (a.careers and not english_off_template) or known_topic:
             confidence += (1.0 - confidence) * CAREER_BONUS
-        return {"dense": top_dense, "coverage": coverage, "confidence": confidence}
+        if a.language == "ja" and a.aspect is None and unknown:
+            confidence *= UNKNOWN_TOPIC_FACTOR
+        # An English question about no career and no part of the template: meaning alone cannot tell
+        # "a Python script that scrapes a site" from what the articles say about Python.
+        if a.language == "en" and a.aspect is None and not a.careers:
+            confidence *= UNKNOWN_TOPIC_FACTOR
+        return {"dense": top_dense, "coverage": coverage, "unknown_words": float(len(unknown)), "confidence": confidence}

@@ -42,6 +42,11 @@ class Synonyms:
             raise KnowledgeError(str(path), "a synonyms file is a YAML list of lists of words")
         return cls(groups=[[str(w) for w in g] for g in data])
 
+    @property
+    def words(self) -> frozenset[str]:
+        """Every word of every group (normalised): words the knowledge base knows, if not in the articles' own text."""
+        return frozenset(w for g in self.groups for w in g)
+
     def expansions(self, text: str) -> list[str]:
         """The first word (the articles' word) of every group ``text`` touches but does not contain.
 

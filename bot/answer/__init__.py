@@ -19,6 +19,8 @@ from ..registry import Registry
 from ..retrieval import Retrieval
 
 if TYPE_CHECKING:
+    from ..aspects import AspectLexicon
+    from ..careers import CareerLexicon
     from ..knowledge import KnowledgeBase, Section
     from ..prompts import PromptLibrary
     from ..settings import Settings
@@ -63,12 +65,18 @@ class Citation:
 
 @dataclass(frozen=True, slots=True)
 class AnswerRequest:
-    """Everything a backend may use. ``history`` is earlier user turns, oldest first."""
+    """Everything a backend may use. ``history`` is earlier user turns, oldest first.
+
+    ``aspects`` and ``careers`` are the knowledge base's lexicons (the article template's parts, the
+    careers' names), for backends that compose by structure; ``retrieval.analysis`` is the question's analysis.
+    """
 
     question: str
     retrieval: Retrieval
     knowledge: KnowledgeBase
     history: tuple[str, ...] = ()
+    aspects: AspectLexicon | None = None
+    careers: CareerLexicon | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,10 @@ class Answer:
     related: tuple[Link, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
+    #: How the answer was composed, one decision a line (the eval report shows it beside every failure).
+    trace: tuple[str, ...] = ()
+    #: Careers that answer the question about equally (slugs): the user may pick one for the full answer.
+    choices: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The ``careerbot ask --json`` object."""
@@ -110,6 +122,8 @@ class Answer:
                 for h in self.retrieval.hits
             ],
             "suggestions": [{"title": s.title, "url": s.url} for s in self.suggestions],
+            "choices": list(self.choices),
+            "analysis": self.retrieval.analysis.to_json() if self.retrieval.analysis else None,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
@@ -119,7 +133,9 @@ class AnswerBackend(Protocol):
     """Composes an answer from retrieved passages.
 
     Contract: ``name`` is the registry name; ``answer`` never invents sources —
-    every citation names a section among ``request.retrieval.hits`` — and when
+    every citation names a section among ``request.retrieval.hits``, or (a part
+    answered whole, such as every book of a learning section) another subsection
+    of the same part of the same article as one of them — and when
     ``request.retrieval.confidence`` is below the abstention bar it abstains.
     It may raise `BackendError`; the pipeline then falls back to ``extractive``.
     """

@@ -20,6 +20,9 @@ SAMPLE_VARIABLES = {
         "citations": [Citation(n=1, section_id="a#b", title="記事", breadcrumb="見出し", url="https://x/a#b", score=1.0)],
         "related": [Link(title="関連", url="https://x/r")],
         "confident": True,
+        "inferred": False,
+        "comparison": False,
+        "choices": [],
     },
     "abstain.md": {
         "suggestions": [Link(title="近い話題", url="https://x/a#b")],

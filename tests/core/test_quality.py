@@ -1,4 +1,8 @@
-"""The shipped question sets on the real knowledge base and default embedder: the bars the issues set."""
+"""The shipped question sets on the real knowledge base and default embedder: the bars the issues set.
+
+``dev`` is tuned on; ``test`` was written blind from the articles and is never tuned on. Both are held
+to the same bars (a little below what they measure, so a regression fails); the README reports both.
+"""
 
 from __future__ import annotations
 
@@ -6,68 +10,72 @@ from collections import Counter
 
 import pytest
 
+from bot.eval.runner import run_eval
 from bot.knowledge import load_knowledge
 from bot.pipeline import Advisor
-from bot.questions import Question, load_question_sets, resolve_sections
+from bot.questions import load_labelled_question_sets, load_question_sets, resolve_sections
 from tests.conftest import KNOWLEDGE
 
-QUESTIONS = load_question_sets([KNOWLEDGE / "questions"])
-IN_SCOPE = [q for q in QUESTIONS if not q.out_of_scope]
-OUT_OF_SCOPE = [q for q in QUESTIONS if q.out_of_scope]
+SPLITS = ("dev", "test")
+QUESTIONS = {split: load_question_sets([KNOWLEDGE / "questions" / split]) for split in SPLITS}
 
 
 def test_the_question_sets_are_big_and_varied_enough() -> None:
-    tags = Counter(t for q in QUESTIONS for t in q.tags)
-    assert len(QUESTIONS) >= 120
-    assert len(OUT_OF_SCOPE) >= 10
-    assert tags["english"] >= 10 and tags["followup"] >= 10 and tags["comparison"] >= 10
-    assert tags["salary"] >= 10 and tags["paraphrase"] >= 10
-    per_article = Counter(q.expected_sections[0].split("#")[0] for q in IN_SCOPE if q.expected_sections)
-    assert per_article["ai_product_manager"] >= 40
-    for slug in ("data_scientist", "product_manager", "machine_learning_engineer"):
-        assert per_article[slug] >= 20, slug
-    assert {"看護師の年収は？", "弁護士になるにはどうすればいい？"} <= {q.question for q in OUT_OF_SCOPE}
+    for split, questions in QUESTIONS.items():
+        in_scope = [q for q in questions if not q.out_of_scope]
+        tags = Counter(t for q in questions for t in q.tags)
+        assert len(in_scope) >= 150 and sum(q.out_of_scope for q in questions) >= 20, split
+        assert sum(1 for q in in_scope if q.expected_text) >= 100, split  # answer-level metrics need text
+        for tag in ("english", "followup", "comparison", "salary", "books", "companies", "career-path", "suited"):
+            assert tags[tag] >= 3, (split, tag)
+        per_article = Counter(q.expected_sections[0].split("#")[0] for q in in_scope if q.expected_sections)
+        for slug in ("ai_product_manager", "data_scientist", "product_manager", "machine_learning_engineer"):
+            assert per_article[slug] >= 25, (split, slug)
+    assert not {q.id for q in QUESTIONS["dev"]} & {q.id for q in QUESTIONS["test"]}
+    assert not {q.question for q in QUESTIONS["dev"]} & {q.question for q in QUESTIONS["test"]}
 
 
 def test_every_expected_section_exists() -> None:
-    resolution = resolve_sections(QUESTIONS, load_knowledge(KNOWLEDGE))
-    assert resolution.unknown == {}
+    kb = load_knowledge(KNOWLEDGE)
+    for questions in QUESTIONS.values():
+        assert resolve_sections(questions, kb).unknown == {}
 
 
 @pytest.fixture(scope="module")
-def answers(advisor: Advisor) -> dict[str, object]:
-    return {q.id: advisor.ask(q.question, history=q.turns) for q in QUESTIONS}
+def reports(advisor: Advisor) -> dict[str, dict]:
+    return {split: run_eval(advisor, load_labelled_question_sets([KNOWLEDGE / "questions" / split])) for split in SPLITS}
 
 
-def test_hit_at_5_is_at_least_0_90(advisor: Advisor, answers: dict) -> None:
-    gold = resolve_sections(IN_SCOPE, advisor.knowledge).sections
-    misses = [
-        q.id for q in IN_SCOPE if not {h.passage.section.id for h in answers[q.id].retrieval.hits[:5]} & gold[q.id]
-    ]
-    hit_rate = 1 - len(misses) / len(IN_SCOPE)
-    assert hit_rate >= 0.90, f"hit@5 {hit_rate:.3f}; misses: {misses}"
+#: (metric, bar, higher is better) per split — issue 11's bars, each a little below what the split measures.
+BARS = [
+    ("hit@1", 0.78, True),
+    ("hit@5", 0.95, True),
+    ("answer_hit", 0.78, True),
+    ("text_both@5", 0.80, True),
+    ("answer_both", 0.75, True),
+    ("abstention_recall", 0.90, True),
+    ("in_scope_abstention", 0.03, False),
+]
 
 
-def test_every_out_of_scope_question_abstains(answers: dict) -> None:
-    answered = [q.question for q in OUT_OF_SCOPE if not answers[q.id].abstained]
-    assert answered == []
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize(("metric", "bar", "higher"), BARS, ids=[b[0] for b in BARS])
+def test_split_meets_the_bar(reports: dict[str, dict], split: str, metric: str, bar: float, higher: bool) -> None:
+    value = reports[split]["summary"][metric]
+    failing = [r["id"] for r in reports[split]["questions"] if r["failures"]]
+    assert value is not None
+    assert (value >= bar) if higher else (value <= bar), f"{split} {metric} {value:.3f} vs {bar}; failing: {failing}"
 
 
-def test_at_most_one_in_twenty_in_scope_questions_abstains(answers: dict) -> None:
-    abstained = [q.question for q in IN_SCOPE if answers[q.id].abstained]
-    assert len(abstained) <= len(IN_SCOPE) / 20, abstained
+def test_comparisons_cite_both_careers(reports: dict[str, dict]) -> None:
+    for split, report in reports.items():
+        assert report["counts"]["comparison_questions"] >= 10, split
+        assert report["summary"]["comparison_coverage"] >= 0.95, split
 
 
-def comparison(q: Question) -> bool:
-    return bool(q.expected_articles)
-
-
-def test_every_comparison_cites_both_careers(answers: dict) -> None:
-    comparisons = [q for q in IN_SCOPE if comparison(q)]
-    assert len(comparisons) >= 10
-    for q in comparisons:
-        cited = {c.section_id.split("#")[0] for c in answers[q.id].citations}
-        assert set(q.expected_articles) <= cited, (q.question, cited)
+def test_no_answer_cites_a_tag_list(reports: dict[str, dict]) -> None:
+    cited = {c["section_id"] for report in reports.values() for r in report["questions"] for c in r["citations"]}
+    assert cited and not {sid for sid in cited if sid.endswith("#推奨タグ")}
 
 
 def test_other_careers_abstain_and_name_the_covered_ones(advisor: Advisor) -> None:

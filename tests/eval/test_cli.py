@@ -20,7 +20,7 @@ SET = [
     {"id": "ds-salary", "question": "データサイエンティストの年収は？ <script>alert(1)</script>",
      "expected_sections": [SALARY], "tags": ["salary"]},
     {"id": "pm-learn", "question": "プロダクトマネージャーになるには何を勉強すればいい？",
-     "expected_sections": ["product_manager#プロダクトマネージャーになるための学習方法"], "tags": ["learning"]},
+     "expected_sections": ["product_manager#1-プロダクトマネジメントの全体像をつかむ"], "tags": ["learning"]},
     # Deliberately wrong gold: a salary question expecting the interview section always misses.
     {"id": "wrong-gold", "question": "機械学習エンジニアの年収は？",
      "expected_sections": ["machine_learning_engineer#まとめ"], "tags": ["salary"]},

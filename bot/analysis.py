@@ -1,0 +1,342 @@
+"""One analysis per question, made once and read by every later step: retrieval, composition, the eval report.
+
+`QuestionAnalysis` says which careers the question is about and how each was
+found, what it asks about (its aspect, from `bot.aspects`), how the answer is
+laid out, whether it compares careers, and the weighted terms of its topic.
+`Analyzer` makes it from the question and the conversation:
+
+- **Careers are evidence, in order.** Careers the question names come first
+  (``named``). A follow-up that names none takes the latest earlier turn's
+  (``context``). A short name that is part of the conversation's career's name
+  (「PM」 after talking about 「AI PM」) is read as that career first
+  (``conversation``), the named one second: the content then decides.
+- **A topicless follow-up** (「シニアだと？」, 「じゃあMLEは？」: no kanji word and at
+  most a few other letters once career names are removed) is read together with
+  the topic of the conversation so far.
+- **Comparisons** name two or more careers (or one beside the conversation's
+  with a difference cue) and are not about working together; in a
+  collaboration question the career followed by と/や is the partner, not the subject.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .aspects import Aspect, AspectLexicon, Cue
+from .careers import CareerLexicon
+from .synonyms import Synonyms
+from .text import detect_language, normalize, terms
+
+__all__ = ["Analyzer", "CareerRef", "QuestionAnalysis", "STOPWORDS", "has_topic", "is_content_term", "unknown_words"]
+
+#: A follow-up whose words (career names removed) hold no kanji and at most this many
+#: katakana or Latin letters (「シニアだと？」, 「じゃあMLEは？」) has no topic of its own.
+TOPICLESS_MAX_CHARS = 6
+#: How much the words of the cue count towards pointing at particular rows or items (see `focus_terms`).
+CUE_FOCUS = 0.5
+STOPWORDS = frozenset(
+    "a an and are as at be can do does for from how i in is it me my of on or should the to what when where which "
+    "who why will with you your about into than that this there their they we".split()
+)
+#: Particles after a career name that make it the partner of a collaboration (「DSと」, 「MLEや」, "with DS").
+_PARTNER_AFTER = re.compile(r"^\s*(?:と|や|とは|とも|との)")
+#: Where a sentence of a (normalised) question ends.
+_SENTENCE_END = re.compile(r"[。.!?\n]+")
+
+
+@dataclass(frozen=True, slots=True)
+class CareerRef:
+    """A career the question is about and how that was found: ``named``, ``conversation`` or ``context``."""
+
+    slug: str
+    via: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionAnalysis:
+    """What a question asks, decided once (see the module docstring)."""
+
+    question: str
+    #: What is searched: the question, plus the conversation's topic for a topicless follow-up.
+    search_text: str
+    language: str
+    careers: tuple[CareerRef, ...] = ()
+    #: In a collaboration question, the careers or roles worked with (text as asked).
+    partners: tuple[str, ...] = ()
+    aspect: Aspect | None = None
+    aspect_cue: str | None = None
+    comparison: bool = False
+    #: ``top`` or ``start`` of a ladder when the question asks for one (「最終的に」).
+    position: str | None = None
+    #: The topic: the (normalised) question without career names and aspect cues.
+    topic: str = ""
+    #: Topic terms (career names and the aspect's cue removed, synonyms added) with their idf.
+    terms: dict[str, float] = field(default_factory=dict)
+    #: The terms of the cue of what is asked (「メーカー」 in 「メーカー系でも…」), with their idf.
+    cue_terms: dict[str, float] = field(default_factory=dict)
+    #: A job title the question asks about that no article covers (「Webエンジニア」), if any.
+    uncovered_career: str | None = None
+
+    @property
+    def slugs(self) -> tuple[str, ...]:
+        return tuple(c.slug for c in self.careers)
+
+    @property
+    def focus_terms(self) -> dict[str, float]:
+        """What points to particular rows or items: the topic, and at CUE_FOCUS of its weight the cue asked
+        with (「メーカー」 names a group; 「毎日」 alone points to no duty in particular)."""
+        return {**{t: w * CUE_FOCUS for t, w in self.cue_terms.items()}, **self.terms}
+
+    @property
+    def answer_type(self) -> str:
+        return self.aspect.answer if self.aspect else "prose"
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The article parts that answer this question (empty: any part)."""
+        return self.aspect.roles if self.aspect else ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "careers": [{"slug": c.slug, "via": c.via} for c in self.careers],
+            "partners": list(self.partners),
+            "aspect": self.aspect.name if self.aspect else None,
+            "aspect_cue": self.aspect_cue,
+            "answer_type": self.answer_type,
+            "roles": list(self.roles),
+            "comparison": self.comparison,
+            "position": self.position,
+            "with_role": ", ".join(self.partners) or None,
+            "terms": {t: round(w, 2) for t, w in sorted(self.terms.items(), key=lambda kv: -kv[1])},
+            "topic": self.topic,
+            "search_text": self.search_text,
+            "uncovered_career": self.uncovered_career,
+        }
+
+
+def has_topic(text: str) -> bool:
+    """Whether a (career-stripped) question says what it is about: a kanji word, or more than a short word.
+
+    Japanese topics (年収, 面接, 将来性, 会社) are kanji; what is left without one is
+    a level (シニア) or a bare reference (それは？), which needs the conversation's topic.
+    """
+    words = " ".join(w for w in re.findall(r"[a-z0-9']+|[^a-z0-9']+", text.lower()) if w.strip("'") not in STOPWORDS)
+    letters = [ch for ch in words if ch.isalnum() and not ("\u3040" <= ch <= "\u309f")]
+    has_kanji = any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in letters)
+    return has_kanji or len(letters) > TOPICLESS_MAX_CHARS
+
+
+def _script(ch: str) -> str:
+    if "\u3040" <= ch <= "\u309f":
+        return "hiragana"
+    if "\u30a0" <= ch <= "\u30ff":
+        return "katakana"
+    return "kanji" if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" else "other"
+
+
+def is_content_term(term: str) -> bool:
+    """Whether a term can carry a topic: not a stop word, not all hiragana (particles, endings: 「どう」, 「ます」),
+    not a bigram across scripts (「の年」, 「収は」: a particle glued to a word; 「ド書」 in コード書く: two words)."""
+    if term in STOPWORDS:
+        return False
+    scripts = [_script(ch) for ch in term]
+    if all(s == "hiragana" for s in scripts) or (len(term) == 1 and scripts[0] != "other"):
+        return False  # a lone kana or kanji is what is left of a longer word (「勉強法」 without 「勉強」)
+    return not (len(term) == 2 and scripts[0] != scripts[1] and "other" not in scripts)
+
+
+class Analyzer:
+    """Makes `QuestionAnalysis` objects from the knowledge base's careers, aspects and synonyms."""
+
+    def __init__(
+        self,
+        *,
+        careers: CareerLexicon,
+        aspects: AspectLexicon,
+        synonyms: Synonyms,
+        idf: Callable[[str], float],
+    ) -> None:
+        self.careers = careers
+        self.aspects = aspects
+        self.synonyms = synonyms
+        self.idf = idf
+
+    def analyze(self, question: str, *, history: Sequence[str] = ()) -> QuestionAnalysis:
+        """The analysis of ``question`` given the earlier user turns ``history`` (oldest first)."""
+        asked = question.strip()
+        search_text = asked
+        if history and not has_topic(self.careers.strip(asked)):
+            carried: list[str] = []
+            for turn in reversed(history):  # back to the latest turn that had a topic of its own
+                carried.insert(0, self.careers.strip(turn))
+                if has_topic(carried[0]):
+                    break
+            search_text = " ".join([asked, *carried]).strip()
+
+        named = self.careers.spans(search_text)
+        context = self._conversation(history)
+        refs = self._careers(named, context)
+
+        stripped = self.careers.strip(search_text)
+        # 「〜って何？」 or 「違い」 without a career asks about a concept, not for a part of an article.
+        cues = [c for c in self.aspects.cues(stripped) if refs or not c.aspect.needs_career]
+        difference = any(c.aspect.name == "difference" for c in cues)
+        main = _asked(cues, stripped)
+        aspect = main.aspect if main else None
+
+        partners: tuple[str, ...] = ()
+        if aspect is not None and aspect.name == "collaboration":
+            refs, partners = self._partners(refs, named, context, search_text)
+        named_slugs = [r.slug for r in refs if r.via == "named"]
+        comparison = (aspect is None or aspect.name != "collaboration") and (
+            len(named_slugs) >= 2 or (difference and len(refs) >= 2)
+        )
+
+        asked_spans = {i for c in cues for i in range(c.start, c.end)}  # what is asked about is not the topic
+        topic = "".join(" " if i in asked_spans else ch for i, ch in enumerate(stripped)).strip()
+        expansion = " ".join(self.synonyms.expansions(stripped))
+        cue_terms = {t for c in cues for w in c.aspect.cues for t in terms(w)}  # nor its synonyms (会社 → 企業)
+        weights = {
+            t: self.idf(t)
+            for t in dict.fromkeys(terms(f"{topic} {expansion}"))
+            if is_content_term(t) and t not in cue_terms
+        }
+        return QuestionAnalysis(
+            question=asked,
+            search_text=search_text,
+            language=detect_language(asked),
+            careers=tuple(refs),
+            partners=partners,
+            aspect=aspect,
+            aspect_cue=main.word if main else None,
+            comparison=comparison,
+            position=self.aspects.position(stripped),
+            topic=topic,
+            terms=weights,
+            cue_terms={t: self.idf(t) for t in terms(main.word) if is_content_term(t)} if main else {},
+            uncovered_career=None if refs else self.careers.uncovered(asked),
+        )
+
+    def _conversation(self, history: Sequence[str]) -> list[str]:
+        """The careers the conversation is about: the subjects of the latest earlier turn that named one
+        (in 「データサイエンティストとはどう連携する？」 after a turn about AI PMs, still AI PM)."""
+        context: list[str] = []
+        for turn in history:
+            named = self.careers.spans(turn)
+            if not named:
+                continue
+            refs = self._careers(named, context)
+            cues = self.aspects.cues(self.careers.strip(turn))
+            main = _asked(cues, self.careers.strip(turn))
+            if main is not None and main.aspect.name == "collaboration":
+                refs, _ = self._partners(refs, named, context, turn)
+            context = [r.slug for r in refs]
+        return context
+
+    def _careers(self, named: Sequence[tuple[str, str, int, int]], context: Sequence[str]) -> list[CareerRef]:
+        """Named careers first; a short name inside a context career's name defers to that career."""
+        refs: list[CareerRef] = []
+        for slug, name, _, _ in named:
+            for other in context:
+                career = self.careers.get(other)
+                if other != slug and career and any(name in n and name != n for n in career.names):
+                    if all(r.slug != other for r in refs):
+                        refs.append(CareerRef(slug=other, via="conversation"))
+            if all(r.slug != slug for r in refs):
+                refs.append(CareerRef(slug=slug, via="named"))
+        if not refs:
+            refs = [CareerRef(slug=s, via="context") for s in context]
+        return refs
+
+    def _partners(
+        self,
+        refs: list[CareerRef],
+        named: Sequence[tuple[str, str, int, int]],
+        context: Sequence[str],
+        text: str,
+    ) -> tuple[list[CareerRef], tuple[str, ...]]:
+        """In a collaboration question: the subject careers, and the partners.
+
+        A career followed by と/や is a partner when another career is the subject: one named before it
+        (「AI PMはDSやMLEと」), or, when it is the only one named, the conversation's (「じゃあDSとはどう関わる？」).
+        「DSとAI PMはどう協力する？」 names two subjects, so the first one's view comes first.
+        """
+        norm = normalize(text)
+        slugs = list(dict.fromkeys(slug for slug, _, _, _ in named))
+        partner_slugs: set[str] = set()
+        for slug, _, _, end in named:
+            if not _PARTNER_AFTER.match(norm[end:]):
+                continue
+            earlier = slugs.index(slug) > 0
+            alone = len(slugs) == 1 and any(s != slug for s in context)
+            if earlier or alone:
+                partner_slugs.add(slug)
+        names = tuple(dict.fromkeys(norm[start:end] for slug, _, start, end in named if slug in partner_slugs))
+        subjects = [r for r in refs if r.slug not in partner_slugs]
+        if not subjects:
+            subjects = [CareerRef(slug=s, via="context") for s in context if s not in partner_slugs]
+        return (subjects or refs), names
+
+
+def _asked(cues: Sequence[Cue], text: str) -> Cue | None:
+    """The cue of what the question asks: in the last sentence that has one (background comes first:
+    「経理をしています。…一言でいうと？」), the most specific aspect; 「違い」 only when nothing else is asked."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+
+    def sentence(cue: Cue) -> int:
+        return sum(1 for e in ends if e <= cue.start)
+
+    for wanted in (lambda c: c.aspect.name != "difference", lambda c: True):
+        candidates = [c for c in cues if wanted(c)]
+        if candidates:
+            last = max(sentence(c) for c in candidates)
+            return next(c for c in candidates if sentence(c) == last)
+    return None
+
+
+_ASCII_WORD = re.compile(r"[a-z0-9]+(?:[.][a-z0-9]+)*(?:\+\+|#)?")  # as `bot.text.terms` cuts them
+_CJK_RUN = re.compile(r"[^\W\d_a-z]+")
+#: After a verbal noun, the endings that make it an action (「影響する」, 「調整して」): what is done, not the topic.
+_SURU = ("する", "して", "した", "され", "しな", "でき", "しよ")
+
+
+def unknown_words(topic: str, *, known: Callable[[str], bool], fillers: frozenset[str] = frozenset()) -> list[str]:
+    """Words of ``topic`` that the articles never use (「残業」, 「男女比」, "toeic"), as asked.
+
+    Japanese words are found as runs of content bigrams the articles lack. A run with a known bigram on
+    both sides is only the seam between two known words (「務部」 in 法務部門) and does not count; nor does
+    a verbal noun used as a verb (「影響する」); nor do
+    ``fillers``: words that say how rather than what (「ダメ」, 「結局」), or that a lexicon maps to the
+    articles' words (「スマホ」).
+    """
+    text = normalize(topic)
+    words: list[str] = []
+    for m in _ASCII_WORD.finditer(text):
+        w = m.group()
+        if w not in STOPWORDS and len(w) > 1 and not w.isdigit() and not known(w) and w not in fillers:
+            words.append(w)
+    # Characters inside a filler or a lexicon word (「スマホ」 → スマートフォン) are never unknown.
+    covered = {i for f in fillers if f for m in re.finditer(re.escape(f), text) for i in range(m.start(), m.end())}
+    for m in _CJK_RUN.finditer(text):
+        run, at = m.group(), m.start()
+        grams = [run[i : i + 2] for i in range(len(run) - 1)]
+        state = ["unknown" if is_content_term(g) and not known(g) else
+                 "known" if is_content_term(g) else "boundary" for g in grams]
+        i = 0
+        while i < len(grams):
+            if state[i] != "unknown":
+                i += 1
+                continue
+            j = i
+            while j + 1 < len(grams) and state[j + 1] == "unknown":
+                j += 1
+            seam = i > 0 and state[i - 1] == "known" and j + 1 < len(grams) and state[j + 1] == "known"
+            action = run[j + 2 : j + 4].startswith(_SURU)
+            inside = all(at + k in covered for k in range(i, j + 2))
+            if not (seam or action or inside):
+                words.append(run[i : j + 2])
+            i = j + 1
+    return words

@@ -1,0 +1,474 @@
+"""Choosing what an extractive answer quotes: by the question's answer type, from the part that answers it.
+
+`Composer.compose` reads the question analysis and the retrieved passages and
+returns `Group` objects (a section and the units quoted from it) plus a trace
+of its decisions for the eval report. Per answer type (`bot.aspects`):
+
+- ``table``: the rows the question's topic points to (「シニア」 → the senior
+  row), else the whole table; the top or first row for 「最高で」 / 「新卒」.
+- ``list``: the items the topic points to, in full; else every item's title.
+- ``steps``: a ladder in order up to the rung asked (all of it for 「最終的に」);
+  learning steps in order, each with its aim; for 「未経験から」 also the
+  article's own lines about starting out.
+- ``lines``: every line of the part marked by the aspect's words (every book
+  with its publisher), across the part's subsections.
+- ``definition``: the defining sentences; in a comparison, the ones that set
+  the career against the other.
+- ``suited``: the article's own words about who fits.
+- ``prose``: the units sharing the most topic weight, from the best section;
+  a further section only when it is nearly as strong.
+
+A comparison runs the same plan for each compared career. A question that names
+no career is answered from the article that answers it; when several answer it
+about equally, each gets a brief answer and the careers are offered as choices.
+Units are never cut. Quoted sections are the retrieved ones, or — for a part
+answered as a whole (every book, every learning step) — the other subsections
+of the same part of the same article.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..analysis import QuestionAnalysis
+from ..aspects import Aspect, AspectLexicon, lead_sections
+from ..careers import CareerLexicon
+from ..knowledge import KnowledgeBase, Section
+from ..retrieval import Hit
+from ..text import normalize, strip_decorations, terms
+from .units import Unit, section_units, sentences
+
+__all__ = ["Composer", "Composition", "Group"]
+
+#: A unit is "asked about" when the topic's weight on its name (a row's first cell, an item's title, a
+#: section's heading) reaches FOCUS_MIN, or on its whole text FOCUS_MIN_TEXT, and FOCUS_SHARE of the best unit's.
+FOCUS_MIN = 3.0
+FOCUS_MIN_TEXT = 4.5
+FOCUS_SHARE = 0.6
+MAX_FOCUSED_ITEMS = 3
+MAX_INTRO = 2
+#: In ``prose``, a unit is quoted when it scores this share of the best unit; a further section when its
+#: best unit reaches SECTION_SHARE of the best section's.
+UNIT_SHARE = 0.75
+SECTION_SHARE = 0.8
+MAX_PROSE_UNITS = 4
+MAX_SECTIONS = 3
+#: Without a named career, another article answers "about equally" when its best passage scores this share
+#: of the best one's; then each such article gets a brief answer (at most MAX_CHOICES of them).
+TIE_SHARE = 0.9
+MAX_CHOICES = 4
+BRIEF_UNITS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Units quoted from one section, for one career."""
+
+    section: Section
+    units: tuple[str, ...]
+    career: str
+
+
+@dataclass(frozen=True, slots=True)
+class Composition:
+    """What to quote, for which careers, and why."""
+
+    groups: tuple[Group, ...]
+    #: The careers the answer is about, in order (named, from the conversation, or found in the articles).
+    careers: tuple[str, ...]
+    #: True when no career was named or implied and the answering article was found by its content.
+    inferred: bool = False
+    #: Careers that answered about equally: the user may pick one (the answer covers each briefly).
+    choices: tuple[str, ...] = ()
+    trace: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Composer:
+    """Picks groups of units for an analysed question from its retrieved passages and their articles."""
+
+    def __init__(self, *, aspects: AspectLexicon, careers: CareerLexicon, knowledge: KnowledgeBase) -> None:
+        self.aspects = aspects
+        self.careers = careers
+        self.knowledge = knowledge
+        self._leads = lead_sections(knowledge.sections)
+
+    # -- the plan -------------------------------------------------------------------------------
+
+    def compose(self, analysis: QuestionAnalysis, hits: Sequence[Hit]) -> Composition:
+        a = analysis
+        trace: list[str] = []
+        ranked = self._ranked_sections(hits)
+        if not ranked:
+            return Composition(groups=(), careers=a.slugs, trace=("nothing retrieved",))
+        best_by_article: dict[str, float] = {}
+        for section, score in ranked:
+            best_by_article.setdefault(section.slug, score)
+        inferred = False
+        choices: tuple[str, ...] = ()
+        if a.comparison:
+            careers = [s for s in a.slugs if s in best_by_article]
+            trace.append(f"comparison of {', '.join(careers)}")
+        elif a.slugs and self._mutual(a):
+            # 「PMとDSはどう協力する？」: each side's own account of working with the other.
+            careers = [c.slug for c in a.careers if c.via == "named" and c.slug in best_by_article]
+            trace.append(f"working together, from each side: {', '.join(careers)}")
+        elif a.slugs:
+            # The first career the question is about that the passages answer; the content decides among them.
+            careers = [next((s for s in a.slugs if s in best_by_article), ranked[0][0].slug)]
+        else:
+            inferred = True
+            top = ranked[0][1]
+            tied = [slug for slug, score in best_by_article.items() if score >= TIE_SHARE * top]
+            careers = tied[:MAX_CHOICES] if a.aspect is not None and len(tied) > 1 else [ranked[0][0].slug]
+            if len(careers) > 1:
+                choices = tuple(careers)
+                trace.append(f"no career named; {len(careers)} articles answer about equally: {', '.join(careers)}")
+            else:
+                trace.append(f"no career named; answered from {careers[0]}")
+        groups: list[Group] = []
+        for slug in careers:
+            mine = [s for s, _ in ranked if s.slug == slug]
+            planned = self._plan(a, mine, slug, careers, trace)
+            if choices:
+                planned = [Group(section=g.section, units=g.units[:BRIEF_UNITS], career=g.career) for g in planned[:1]]
+            groups.extend(planned)
+        if not groups:  # nothing matched the plan: the best section's best units
+            groups = self._prose(a, [ranked[0][0]], ranked[0][0].slug, trace)
+        return Composition(groups=tuple(groups), careers=tuple(careers), inferred=inferred, choices=choices,
+                           trace=tuple(trace))
+
+    def _plan(self, a: QuestionAnalysis, sections: list[Section], slug: str, careers: Sequence[str],
+              trace: list[str]) -> list[Group]:
+        """The groups for one career: its sections of the answering part, by the answer type."""
+        answer = a.answer_type
+        answering = [s for s in sections if self.aspects.role_of(s) in a.roles] if a.roles else []
+        if a.roles and not answering:
+            trace.append(f"{slug}: no retrieved section of part {'/'.join(a.roles)}; best units instead")
+            return self._prose(a, sections[:1], slug, trace)
+        if not a.roles:
+            return self._prose(a, sections, slug, trace)
+        others = [c for c in careers if c != slug]
+        if answer == "table":
+            return self._table(a, answering, slug, others, trace)
+        if answer == "list":
+            return self._list(a, answering[:1], slug, trace)
+        if answer == "steps":
+            return self._steps(a, answering, slug, trace)
+        if answer == "lines":
+            return self._lines(a, answering, slug, trace)
+        if answer in ("definition", "suited"):
+            return self._definition(a, answering, slug, others, trace, suited=answer == "suited")
+        if a.aspect is not None and a.aspect.name == "collaboration":
+            return self._prose(a, answering[:1], slug, trace)  # the one subsection about the partner asked
+        return self._prose(a, answering, slug, trace)
+
+    @staticmethod
+    def _mutual(a: QuestionAnalysis) -> bool:
+        """A collaboration question with two subjects and no partner (「PMとDSはどう協力する？」)."""
+        named = [c for c in a.careers if c.via == "named"]
+        return a.aspect is not None and a.aspect.name == "collaboration" and not a.partners and len(named) >= 2
+
+    # -- answer types -------------------------------------------------------------------------
+
+    def _table(self, a: QuestionAnalysis, sections: list[Section], slug: str, others: Sequence[str],
+               trace: list[str]) -> list[Group]:
+        groups: list[Group] = []
+        tables = [s for s in sections if any(u.kind == "row" for u in section_units(s))][:2] or sections[:1]
+        for section in sorted(tables, key=self._article_order):
+            units = section_units(section)
+            rows = [u for u in units if u.kind == "row"] or list(units)
+            picked = self._focused(a, rows)
+            how = "rows asked about"
+            if not picked:
+                if a.position == "top" and rows and rows[0].kind == "row":
+                    picked, how = rows[-1:], "the top row"
+                elif a.position == "start" and rows and rows[0].kind == "row":
+                    picked, how = rows[:1], "the first row"
+                else:
+                    picked, how = rows, "the whole table"
+            picked += self._naming(units, others, exclude=picked)
+            trace.append(f"{section.id}: {how} ({len(picked)} units)")
+            groups.append(self._group(section, picked, slug))
+            if self._focused(a, rows):
+                break  # one table answers a specific question
+        return groups
+
+    def _list(self, a: QuestionAnalysis, sections: list[Section], slug: str, trace: list[str]) -> list[Group]:
+        groups: list[Group] = []
+        for section in sections:
+            units = section_units(section)
+            items = [u for u in units if u.kind == "item"] or [u for u in units if u.kind == "row"]
+            if not items:
+                groups += self._prose(a, [section], slug, trace)
+                continue
+            intro = self._intro(units)
+            picked = self._focused(a, items + [u for u in units if u.parent is not None])
+            if picked:
+                heads = list(dict.fromkeys(u.order if u.parent is None else u.parent for u in picked))
+                chosen = [u for u in units if u.order in heads[:MAX_FOCUSED_ITEMS]]
+                detail = [u.text for u in intro] + [self._detail(units, u, a) for u in chosen]
+                trace.append(f"{section.id}: its summary and the items asked about, in full ({len(intro)} + {len(chosen)})")
+                groups.append(Group(section=section, units=tuple(detail), career=slug))
+            else:
+                trace.append(f"{section.id}: its summary and every item's title ({len(intro)} + {len(items)})")
+                groups.append(self._group(section, intro + items, slug))
+        return groups
+
+    def _steps(self, a: QuestionAnalysis, sections: list[Section], slug: str, trace: list[str]) -> list[Group]:
+        groups: list[Group] = []
+        starting = self.aspects.unit_words(a.aspect) if a.aspect else []
+        ladder = next((s for s in sections if any(u.kind == "row" for u in section_units(s))), None)
+        learning_part = next((s for s in sections if self.aspects.role_of(s) == "learning"), None)
+        part = self._part(learning_part) if learning_part is not None else []
+        learning = [s for s in part if len(s.breadcrumb) > 2]
+        asked = self._focused_sections(a, learning)
+        if asked:  # 「ポートフォリオは？」, 「『INSPIRED』は役立つ？」: the steps asked about, in full
+            for s in asked[:2]:
+                trace.append(f"{s.id}: the learning step asked about, in full")
+                groups.append(self._group(s, list(section_units(s)), slug))
+            return groups
+        if part:  # the part's own lead-in (「AI PMへの道は、技術とビジネスの両輪を…」)
+            intro = [u for u in section_units(part[0]) if u.kind == "sentence"][:MAX_INTRO]
+            if intro and len(part[0].breadcrumb) == 2:
+                trace.append(f"{part[0].id}: the part's lead-in ({len(intro)})")
+                groups.append(self._group(part[0], intro, slug))
+        if starting:  # the article's own lines about starting out (「未経験から目指す場合は…」), outside the steps
+            for s in sections:
+                if s in learning:
+                    continue
+                lines = [u for u in section_units(s) if u.kind in ("sentence", "item") and _marked(u, starting)]
+                if lines:
+                    trace.append(f"{s.id}: lines about starting out ({len(lines[:3])})")
+                    groups.append(self._group(s, lines[:3], slug))
+        if ladder is not None and (not learning or a.aspect is not None and a.aspect.name == "career_path"):
+            rows = [u for u in section_units(ladder) if u.kind == "row"]
+            rung = self._focused(a, rows)
+            if rung and a.position != "top":
+                last = max(rows.index(u) for u in rung)
+                rows = rows[: last + 2]  # up to the rung asked, and the one after it
+                trace.append(f"{ladder.id}: the ladder up to the rung asked ({len(rows)} rows)")
+            else:
+                trace.append(f"{ladder.id}: the whole ladder ({len(rows)} rows)")
+            groups.append(self._group(ladder, rows, slug))
+        if learning:
+            trace.append(f"{slug}: the learning steps in order ({len(learning)})")
+            for s in learning:
+                aim = next((u for u in section_units(s) if u.label and u.kind == "item"), None)
+                heading = strip_decorations(s.heading)
+                groups.append(Group(section=s, units=(f"{heading} — {aim.text}" if aim else heading,), career=slug))
+        return groups or self._prose(a, sections[:1], slug, trace)
+
+    def _lines(self, a: QuestionAnalysis, sections: list[Section], slug: str, trace: list[str]) -> list[Group]:
+        words = [p for cue in self._lines_aspects(a) for p in self.aspects.unit_words(cue)]
+        part = [s for s in self._part(sections[0]) if s.id not in self._leads]
+        focused = self._focused_sections(a, part)
+        groups = self._marked_lines(focused, words, slug)
+        if not groups:  # the sections asked about have no such line: every such line of the part
+            focused, groups = [], self._marked_lines(part, words, slug)
+        trace.append(f"{slug}: lines marked {'/'.join(x.name for x in self._lines_aspects(a))} from "
+                     f"{len(groups)} {'sections asked about' if focused else 'sections of the part'}")
+        return groups or self._steps(a, sections, slug, trace)
+
+    @staticmethod
+    def _marked_lines(sections: Sequence[Section], words: Sequence, slug: str) -> list[Group]:
+        groups: list[Group] = []
+        for s in sections:
+            marked: list[str] = []
+            for u in section_units(s):
+                if u.label and any(p.search(normalize(u.label)) for p in words):
+                    marked.append(u.text)
+                elif u.kind != "row" and any(p.search(normalize(u.text)) for p in words):
+                    # a line not labelled so: only its sentences that say it (「E資格」 inside a course line)
+                    marked += [t for t in sentences(u.text) if any(p.search(normalize(t)) for p in words)]
+            if marked:
+                groups.append(Group(section=s, units=tuple(dict.fromkeys(marked)), career=slug))
+        return groups
+
+    def _definition(self, a: QuestionAnalysis, sections: list[Section], slug: str, others: Sequence[str],
+                    trace: list[str], *, suited: bool) -> list[Group]:
+        groups: list[Group] = []
+        words = self.aspects.unit_words(a.aspect) if a.aspect else []
+        for section in sections[:1] if not suited else sections:
+            units = [u for u in section_units(section) if u.kind in ("sentence", "item")]
+            if not units:
+                continue
+            if suited:
+                fits = [u for u in units if _marked(u, words)]
+                picked = sorted(fits, key=lambda u: -sum(bool(p.search(normalize(u.text))) for p in words))[:3]
+                if not picked:
+                    continue
+                picked = sorted(picked, key=lambda u: u.order)
+                trace.append(f"{section.id}: the article's words about who fits ({len(picked)})")
+            else:
+                contrast = self._naming(units, others, exclude=[]) + self._focused(a, units)
+                if not contrast and others:  # the definition does not name the other career: where it does
+                    elsewhere = self._contrast_elsewhere(a, slug, others, section)
+                    if elsewhere is not None:
+                        groups.append(elsewhere)
+                        trace.append(f"{elsewhere.section.id}: where it sets itself against the other career")
+                        continue
+                if contrast:
+                    follow = [units[units.index(u) + 1] for u in contrast if units.index(u) + 1 < len(units)]
+                    picked = sorted({u.order: u for u in contrast[:2] + follow[:2]}.values(), key=lambda u: u.order)[:4]
+                    trace.append(f"{section.id}: the sentences that set it apart ({len(picked)})")
+                else:
+                    picked = units[:2]
+                    trace.append(f"{section.id}: the defining sentences")
+            groups.append(self._group(section, picked, slug))
+            if suited:
+                break
+        return groups or self._prose(a, sections[:1], slug, trace)
+
+    def _contrast_elsewhere(self, a: QuestionAnalysis, slug: str, others: Sequence[str],
+                            definition: Section) -> Group | None:
+        """The section of career ``slug``'s article that names the others most (e.g. its collaboration with
+        them), with those lines; None when no section does."""
+        article = self.knowledge.article(slug)
+        best: tuple[int, Section, list[Unit]] | None = None
+        for s in article.sections if article else ():
+            if s.id == definition.id or not self.aspects.searchable(s):
+                continue
+            lines = self._naming(section_units(s), others, exclude=[])
+            heading = any(n in normalize(s.heading) for o in others for n in self._names(o))
+            score = len(lines) + (2 if heading else 0)
+            if lines and (best is None or score > best[0]):
+                best = (score, s, lines)
+        if best is None:
+            return None
+        _, s, lines = best
+        units = list(section_units(s))
+        if any(n in normalize(s.heading) for o in others for n in self._names(o)):
+            lines = units  # a whole subsection about the other career
+        return self._group(s, lines[:4], slug)
+
+    def _prose(self, a: QuestionAnalysis, sections: Sequence[Section], slug: str, trace: list[str]) -> list[Group]:
+        scored: list[tuple[Section, list[Unit], float]] = []
+        for section in sections[:MAX_SECTIONS]:
+            units = list(section_units(section))
+            if not units:
+                continue
+            collaboration = self.aspects.role_of(section) == "collaboration" and len(units) <= 6
+            ranked = sorted(units, key=lambda u: (-self._weight(a, u), u.order))
+            best = self._weight(a, ranked[0])
+            if collaboration and section.id not in self._leads:
+                picked = units
+            elif best == 0:
+                picked = units[:2]
+            else:
+                picked = [u for u in ranked[:MAX_PROSE_UNITS] if self._weight(a, u) >= UNIT_SHARE * best]
+            scored.append((section, sorted(picked, key=lambda u: u.order), best))
+        if not scored:
+            return []
+        top = max(s for _, _, s in scored)
+        kept = [scored[0]] + [x for x in scored[1:] if top > 0 and x[2] >= SECTION_SHARE * top]
+        groups: list[Group] = []
+        for section, picked, _ in kept:
+            trace.append(f"{section.id}: the units sharing the most topic weight ({len(picked)})")
+            units = section_units(section)
+            shown = [self._detail(units, u, a) if u.kind == "item" else u.text for u in picked]
+            groups.append(Group(section=section, units=tuple(dict.fromkeys(shown)), career=slug))
+        return groups
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _ranked_sections(self, hits: Sequence[Hit]) -> list[tuple[Section, float]]:
+        """Retrieved sections in rank order with their best score, tag lists left out."""
+        seen: dict[str, tuple[Section, float]] = {}
+        for h in hits:
+            s = h.passage.section
+            if s.id not in seen and self.aspects.searchable(s):
+                seen[s.id] = (s, h.score)
+        return list(seen.values())
+
+    def _article_order(self, section: Section) -> int:
+        article = self.knowledge.article(section.slug)
+        return next((i for i, s in enumerate(article.sections) if s.id == section.id), 0) if article else 0
+
+    def _part(self, section: Section) -> list[Section]:
+        """The sections of the article part ``section`` belongs to (its top-level section and subsections)."""
+        article = self.knowledge.article(section.slug)
+        if article is None or len(section.breadcrumb) < 2:
+            return [section]
+        top = section.breadcrumb[:2]
+        return [s for s in article.sections if s.breadcrumb[:2] == top]
+
+    def _lines_aspects(self, a: QuestionAnalysis) -> list[Aspect]:
+        """Every ``lines`` aspect the question cues (「本やコース」 asks for both)."""
+        cued = [c.aspect for c in self.aspects.cues(a.search_text) if c.aspect.answer == "lines"]
+        return cued or ([a.aspect] if a.aspect else [])
+
+    @staticmethod
+    def _weight(a: QuestionAnalysis, unit: Unit) -> float:
+        return sum(w for t, w in a.focus_terms.items() if t in unit.terms)
+
+    @staticmethod
+    def _key_weight(a: QuestionAnalysis, unit: Unit) -> float:
+        """The topic's weight on a unit's name: a row's first cell, an item's title, else its text."""
+        if unit.kind == "row" or unit.title:
+            return sum(w for t, w in a.focus_terms.items() if t in set(terms(unit.title)))
+        return sum(w for t, w in a.focus_terms.items() if t in unit.terms)
+
+    def _focused(self, a: QuestionAnalysis, units: Sequence[Unit]) -> list[Unit]:
+        """The units the question's topic points to (by name first, else by text), or [] for none in particular."""
+        if not units or not a.focus_terms:
+            return []
+        for weigh, bar in ((self._key_weight, FOCUS_MIN), (self._weight, FOCUS_MIN_TEXT)):
+            weights = [weigh(a, u) for u in units]
+            top = max(weights)
+            if top >= bar:
+                return [u for u, w in zip(units, weights, strict=True) if w >= FOCUS_SHARE * top]
+        return []
+
+    def _focused_sections(self, a: QuestionAnalysis, sections: Sequence[Section]) -> list[Section]:
+        """The subsections the topic points to: by heading (「SQLの本」 → 「SQLとデータ前処理の習得」), else by text."""
+        if not a.focus_terms:
+            return []
+        heads = [sum(w for t, w in a.focus_terms.items() if t in set(terms(s.heading))) for s in sections]
+        if heads and max(heads) >= FOCUS_MIN:
+            return [s for s, w in zip(sections, heads, strict=True) if w >= FOCUS_SHARE * max(heads)]
+        texts = [max((self._weight(a, u) for u in section_units(s)), default=0.0) for s in sections]
+        if texts and max(texts) >= FOCUS_MIN_TEXT:
+            return [s for s, w in zip(sections, texts, strict=True) if w >= FOCUS_SHARE * max(texts)]
+        return []
+
+    @staticmethod
+    def _intro(units: Sequence[Unit]) -> list[Unit]:
+        """The sentences before a section's first item or row (its own summary of the list)."""
+        out: list[Unit] = []
+        for u in units:
+            if u.kind != "sentence" or u.parent is not None:
+                break
+            out.append(u)
+        return out[:MAX_INTRO]
+
+    def _naming(self, units: Sequence[Unit], others: Sequence[str], *, exclude: Sequence[Unit]) -> list[Unit]:
+        """Units that name one of the ``others`` careers (a comparison's contrasting lines)."""
+        names = [n for slug in others for n in self._names(slug)]
+        skip = {u.order for u in exclude}
+        return [u for u in units if u.order not in skip and u.kind != "row"
+                and any(n in normalize(u.text) for n in names)]
+
+    def _names(self, slug: str) -> list[str]:
+        career = self.careers.get(slug)
+        return [n for n in (career.names if career else ()) if len(n) >= 3]
+
+    def _detail(self, units: Sequence[Unit], head: Unit, a: QuestionAnalysis) -> str:
+        """An item in full: its title or text, then its first body sentence (or sub-item) and the ones the
+        topic points to (at most two)."""
+        body = [u for u in units if u.parent == head.order]
+        if not body:
+            return head.text
+        asked = [u for u in body[1:] if self._weight(a, u) >= FOCUS_MIN]
+        shown = " ".join(u.text for u in ([body[0]] + asked)[:2])
+        return f"{head.text} — {shown}" if head.title else f"{head.text}（{shown}）"
+
+    @staticmethod
+    def _group(section: Section, units: Sequence[Unit], slug: str) -> Group:
+        return Group(section=section, units=tuple(dict.fromkeys(u.text for u in units)), career=slug)
+
+
+def _marked(unit: Unit, words: Sequence) -> bool:
+    text = normalize(unit.text)
+    return any(p.search(text) for p in words)
+

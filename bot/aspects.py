@@ -1,0 +1,216 @@
+"""What a question asks about (its aspect) and which part of an article (its role) answers it.
+
+Read from ``knowledge/aspects.yaml``, content kept beside the articles: the
+articles share one template, so naming the template's parts (roles, found by
+words in their headings) and the words people ask about them with (cues) lets
+retrieval and composition go to the part that answers — 「向いてる人は？」 to
+まとめ, 「どんな本？」 to the books of the learning section — with no rule per
+question. See the file's header for its format.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import KnowledgeError
+from .knowledge import Section
+from .text import normalize
+
+__all__ = ["ANSWER_TYPES", "LEAD_MAX_CHARS", "Aspect", "AspectLexicon", "Role", "Cue", "lead_sections"]
+
+ANSWER_TYPES = frozenset({"table", "list", "steps", "lines", "definition", "suited", "prose"})
+_KANJI = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+#: A section with subsections and at most this much text of its own is a lead-in: its subsections answer.
+LEAD_MAX_CHARS = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """A part of the article template: its name, the heading words that mark it, whether answers may use it."""
+
+    name: str
+    headings: tuple[str, ...]
+    searchable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Aspect:
+    """Something a question can ask about: the roles that answer it, the words that mark answering lines."""
+
+    name: str
+    cues: tuple[str, ...]
+    roles: tuple[str, ...]
+    units: tuple[str, ...]
+    answer: str
+    #: Only about a career: without one, 「〜って何？」 asks about a concept, not for a part of an article.
+    needs_career: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """Where an aspect's cue word was found in a question (offsets in the normalised text)."""
+
+    aspect: Aspect
+    word: str
+    start: int
+    end: int
+
+
+def _cue(word: str) -> tuple[str, re.Pattern[str]]:
+    """A cue word (normalised) and its pattern; ``^…`` matches only where a word starts (not after
+    hiragana: 「^とは?」 is not in 「ことは?」)."""
+    if word.startswith("^"):
+        core = normalize(word[1:])
+        return core, re.compile(r"(?<![\u3040-\u309f])" + _pattern(core).pattern)
+    core = normalize(word)
+    return core, _pattern(core)
+
+
+def _pattern(word: str) -> re.Pattern[str]:
+    """A cue as a pattern: ASCII words whole (plurals too); one kanji only when not part of a longer kanji word."""
+    escaped = re.escape(word).replace(r"\ ", r"\s+")
+    if word.isascii():
+        plural = "(?:s|es)?" if word[-1:].isalpha() else ""
+        return re.compile(rf"(?<![a-z0-9]){escaped}{plural}(?![a-z0-9])")
+    if len(word) == 1 and _KANJI.match(word):
+        return re.compile(rf"(?<![\u3400-\u9fff\uf900-\ufaff]){escaped}(?![\u3400-\u9fff\uf900-\ufaff])")
+    return re.compile(escaped)
+
+
+class AspectLexicon:
+    """Roles of sections and aspects of questions, from one lexicon."""
+
+    def __init__(
+        self,
+        *,
+        roles: Sequence[Role],
+        aspects: Sequence[Aspect],
+        positions: dict[str, Sequence[str]] | None = None,
+        fillers: Sequence[str] = (),
+    ) -> None:
+        self.roles = tuple(roles)
+        #: Words that say how, not what (「ダメ」, 「結局」): never the topic of a question.
+        self.fillers = frozenset(normalize(w) for w in fillers)
+        self.aspects = tuple(aspects)
+        self._role = {r.name: r for r in self.roles}
+        self._aspect = {a.name: a for a in self.aspects}
+        self._heading_words = [(r, [normalize(w) for w in r.headings]) for r in self.roles]
+        self._cues = [(a, [_cue(w) for w in a.cues]) for a in self.aspects]
+        self._positions = {k: [_pattern(normalize(w)) for w in v] for k, v in (positions or {}).items()}
+
+    @classmethod
+    def load(cls, path: Path) -> AspectLexicon:
+        """Read an aspects file; a missing file means no aspects, a malformed one is a `KnowledgeError`."""
+        if not path.is_file():
+            return cls(roles=[], aspects=[])
+        where = str(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise KnowledgeError(where, f"invalid aspects file{at} ({problem})") from exc
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise KnowledgeError(where, "an aspects file is a mapping with roles, aspects, positions and fillers")
+        roles = [_role(item, where, i) for i, item in enumerate(_list(data, "roles", where), 1)]
+        names = {r.name for r in roles}
+        aspects = [_aspect(item, where, i, names) for i, item in enumerate(_list(data, "aspects", where), 1)]
+        positions = data.get("positions") or {}
+        if not isinstance(positions, dict) or not all(_words(v) for v in positions.values()):
+            raise KnowledgeError(where, "positions: should map a name to a list of words")
+        fillers = data.get("fillers") or []
+        if not _words(fillers):
+            raise KnowledgeError(where, "fillers: should be a list of words")
+        return cls(roles=roles, aspects=aspects, positions={str(k): [str(w) for w in v] for k, v in positions.items()},
+                   fillers=[str(w) for w in fillers])
+
+    def role(self, name: str) -> Role | None:
+        return self._role.get(name)
+
+    def aspect(self, name: str) -> Aspect | None:
+        return self._aspect.get(name)
+
+    def role_of(self, section: Section) -> str | None:
+        """The role of ``section``: from its own heading, else from the nearest enclosing heading that has one."""
+        for heading in reversed(section.breadcrumb[1:] or (section.heading,)):
+            norm = normalize(heading)
+            for role, words in self._heading_words:
+                if any(w in norm for w in words):
+                    return role.name
+        return None
+
+    def searchable(self, section: Section) -> bool:
+        """False for parts no answer may use (the hashtag list)."""
+        name = self.role_of(section)
+        role = self._role.get(name) if name else None
+        return role.searchable if role else True
+
+    def cues(self, text: str) -> list[Cue]:
+        """Every aspect cue in ``text`` (normalised), in lexicon order (most specific aspect first)."""
+        norm = normalize(text)
+        found: list[Cue] = []
+        for aspect, patterns in self._cues:
+            for word, pattern in patterns:
+                if m := pattern.search(norm):
+                    found.append(Cue(aspect=aspect, word=word, start=m.start(), end=m.end()))
+                    break
+        return found
+
+    def position(self, text: str) -> str | None:
+        """``"top"`` or ``"start"`` when ``text`` asks for an end of a ladder (「最終的に」, 「新卒」), else None."""
+        norm = normalize(text)
+        return next((name for name, patterns in self._positions.items() if any(p.search(norm) for p in patterns)), None)
+
+    def unit_words(self, aspect: Aspect) -> list[re.Pattern[str]]:
+        """Patterns of the words that mark the lines answering ``aspect``."""
+        return [_pattern(normalize(w)) for w in aspect.units]
+
+
+def lead_sections(sections: Sequence[Section]) -> frozenset[str]:
+    """Ids of the sections that only lead into their subsections (「3️⃣ 必要なスキルとツール」: one sentence, then
+    the skills and tools tables): short text of their own, and at least one subsection."""
+    parents = {s.breadcrumb[:-1] for s in sections if len(s.breadcrumb) > 2}  # breadcrumbs start with the title
+    return frozenset(s.id for s in sections if s.breadcrumb in parents and len(s.text.strip()) <= LEAD_MAX_CHARS)
+
+
+def _list(data: dict, key: str, where: str) -> list:
+    value = data.get(key) or []
+    if not isinstance(value, list):
+        raise KnowledgeError(where, f"{key}: should be a list")
+    return value
+
+
+def _words(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(w, (str, int)) and str(w).strip() for w in value)
+
+
+def _role(item: object, where: str, i: int) -> Role:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not _words(item.get("headings")):
+        raise KnowledgeError(where, f"roles: item {i}: needs a name and a list of heading words")
+    return Role(name=item["name"], headings=tuple(str(w) for w in item["headings"]),
+                searchable=bool(item.get("searchable", True)))
+
+
+def _aspect(item: object, where: str, i: int, roles: Iterable[str]) -> Aspect:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not _words(item.get("cues")):
+        raise KnowledgeError(where, f"aspects: item {i}: needs a name and a list of cue words")
+    name = item["name"]
+    answer = item.get("answer", "prose")
+    if answer not in ANSWER_TYPES:
+        raise KnowledgeError(where, f"aspects: {name}: answer should be one of {', '.join(sorted(ANSWER_TYPES))}")
+    answered_by = item.get("roles", [name])
+    if not _words(answered_by) or not set(answered_by) <= set(roles):
+        raise KnowledgeError(where, f"aspects: {name}: roles should be a list of the roles defined above")
+    units = item.get("units", [])
+    if units and not _words(units):
+        raise KnowledgeError(where, f"aspects: {name}: units should be a list of words")
+    return Aspect(name=name, cues=tuple(str(w) for w in item["cues"]), roles=tuple(answered_by),
+                  units=tuple(str(w) for w in units), answer=answer, needs_career=bool(item.get("needs_career")))

@@ -1,0 +1,156 @@
+"""The question analysis and the aspect lexicon, on the real knowledge base (no index needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.analysis import Analyzer, has_topic, unknown_words
+from bot.aspects import AspectLexicon, lead_sections
+from bot.careers import CareerLexicon
+from bot.errors import KnowledgeError
+from bot.knowledge import load_knowledge
+from bot.synonyms import Synonyms
+from tests.conftest import KNOWLEDGE
+
+KB = load_knowledge(KNOWLEDGE)
+ASPECTS = AspectLexicon.load(KNOWLEDGE / "aspects.yaml")
+ANALYZER = Analyzer(
+    careers=CareerLexicon.from_articles(KB.articles),
+    aspects=ASPECTS,
+    synonyms=Synonyms.load(KNOWLEDGE / "synonyms.yaml"),
+    idf=lambda term: 1.0,
+)
+
+
+def analyze(question: str, *turns: str):
+    return ANALYZER.analyze(question, history=turns)
+
+
+def test_every_section_of_every_article_has_a_part_of_the_template() -> None:
+    for article in KB.articles:
+        roles = {ASPECTS.role_of(s) for s in article.sections}
+        assert None not in roles, article.slug
+        assert roles >= {"salary", "definition", "duties", "skills", "tools", "collaboration", "career_path",
+                         "outlook", "learning", "companies", "interview", "summary", "tags"}, article.slug
+        tags = [s for s in article.sections if not ASPECTS.searchable(s)]
+        assert [ASPECTS.role_of(s) for s in tags] == ["tags"]
+
+
+def test_lead_ins_are_the_short_parents_of_subsections() -> None:
+    leads = lead_sections(KB.sections)
+    assert "ai_product_manager#必要なスキルとツール" in leads  # one sentence, then the skill tables
+    assert "ai_product_manager#ai-product-managerになるための学習方法" in leads
+    assert "data_scientist#データサイエンティストになるための学習方法" not in leads  # a real paragraph of its own
+    assert "ai_product_manager#主な業務" not in leads  # no subsections
+
+
+@pytest.mark.parametrize(
+    ("question", "aspect"),
+    [
+        ("AI PMの年収は？", "salary"),
+        ("DSって稼げる？", "salary"),
+        ("AI PMに向いてるのってどんな人？", "suited"),
+        ("DSの1日ってどんな感じ？", "duties"),
+        ("AI PMになるにはどんな本で勉強すればいい？", "books"),  # books, not learning: the more specific part
+        ("MLEにおすすめの資格は？", "certification"),
+        ("MLEの面接でよく聞かれることは？", "interview"),
+        ("PdMの次のキャリアは？シニアの次は？", "career_path"),
+        ("What skills does an ML engineer need?", "skills"),
+        ("How do the career paths of ML engineers and data scientists differ?", "career_path"),  # plural
+        # Background first, the question last: the last sentence decides.
+        ("30代で経理をしています。社内のAI導入に関わりました。AI PMって一言でいうとどういう仕事ですか？", "definition"),
+        ("今の会社でExcel集計をしています。DSに転職するために今できることは？", "start"),
+    ],
+)
+def test_the_aspect_is_what_the_question_asks(question: str, aspect: str) -> None:
+    assert analyze(question).aspect.name == aspect
+
+
+def test_a_one_kanji_cue_counts_only_as_a_word_of_its_own() -> None:
+    assert analyze("DSにおすすめの本は？").aspect.name == "books"
+    assert analyze("日本のDSの本番運用は？").aspect is None or analyze("日本のDSの本番運用は？").aspect.name != "books"
+
+
+def test_definitions_and_differences_need_a_career() -> None:
+    assert analyze("ノーススターメトリックって何？").aspect is None  # a concept, wherever the articles explain it
+    assert analyze("適合率と再現率の違いは？").aspect is None
+    assert analyze("AI PMって何？").aspect.name == "definition"
+
+
+def test_careers_in_order_and_how_they_were_found() -> None:
+    a = analyze("DSとMLEどっちが稼げる？")
+    assert a.slugs == ("data_scientist", "machine_learning_engineer") and a.comparison
+    assert [c.via for c in a.careers] == ["named", "named"]
+    follow = analyze("年収はどれくらい？", "データサイエンティストについて教えて")
+    assert follow.slugs == ("data_scientist",) and follow.careers[0].via == "context"
+
+
+def test_pm_after_a_conversation_about_ai_pm_means_ai_pm_first() -> None:
+    a = analyze("PMの勉強にはどんなオンライン講座がありますか？", "AI PMを目指しています")
+    assert a.slugs == ("ai_product_manager", "product_manager")
+    assert [c.via for c in a.careers] == ["conversation", "named"] and not a.comparison
+    diff = analyze("ふつうのPMと何が違う？", "AIプロダクトマネージャーについて教えて")
+    assert diff.comparison and diff.aspect.name == "difference" and diff.slugs[0] == "ai_product_manager"
+    assert analyze("PMの年収は？").slugs == ("product_manager",)  # no conversation: PM is PM
+
+
+def test_collaboration_partners_and_subjects() -> None:
+    a = analyze("AI PMはデータサイエンティストやMLエンジニアとどう関わる？")
+    assert a.slugs == ("ai_product_manager",) and set(a.partners) == {"データサイエンティスト", "mlエンジニア"}
+    assert not a.comparison
+    partner_only = analyze("じゃあデータサイエンティストとはどう関わる？", "PdMはデザイナーとどう連携しますか？")
+    assert partner_only.slugs == ("product_manager",) and partner_only.partners == ("データサイエンティスト",)
+    # The conversation's subject, not the partner of its last turn, carries on.
+    later = analyze("じゃあ法務とはどう関わるの？", "AI PMってどんな職種と一緒に働くの？", "データサイエンティストとはどう連携する？")
+    assert later.slugs == ("ai_product_manager",)
+    mutual = analyze("プロダクトマネージャーとデータサイエンティストはどう協力する？")
+    assert mutual.slugs == ("product_manager", "data_scientist") and mutual.partners == ()
+
+
+def test_topicless_follow_ups_carry_the_conversation_topic() -> None:
+    assert not has_topic("シニアだと?") and not has_topic("what about s?")
+    assert has_topic("面接は?") and has_topic("how much do they earn?")
+    a = analyze("シニアだと？", "データサイエンティストの年収は？")
+    assert a.aspect.name == "salary" and a.slugs == ("data_scientist",) and "シニ" in a.terms
+    en = analyze("What about AI PMs?", "What is the future outlook for product managers?")
+    assert en.aspect.name == "outlook" and en.slugs[0] == "ai_product_manager"
+
+
+def test_the_topic_leaves_out_careers_cues_and_their_synonyms() -> None:
+    a = analyze("日本で機械学習エンジニアとして働ける会社は？")
+    assert a.aspect.name == "companies"
+    assert "企業" not in a.terms and "会社" not in a.terms  # 会社 is what is asked; 企業 is its synonym
+    assert all(len(t) > 1 for t in a.terms)  # no lone kana or kanji left from a longer word
+
+
+def test_unknown_words_are_words_not_seams_or_fillers() -> None:
+    vocabulary = {"法務", "部門", "時間", "ミド", "ドル", "クラ", "ラス", "技術", "toeic"}
+
+    def known(term: str) -> bool:
+        return term in vocabulary
+
+    assert unknown_words("残業多い?月何時間くらい?", known=known) == ["残業多", "月何時"]
+    assert unknown_words("法務部門との調整は", known=known) == ["調整"]  # 「務部」 is a seam of 法務|部門
+    assert unknown_words("何を調整する", known=known) == []  # a verbal noun used as a verb is what is done
+    assert unknown_words("ミドルクラスだと", known=known) == []
+    assert unknown_words("ダメ?", known=known, fillers=frozenset({"ダメ"})) == []
+    assert unknown_words("pmp を取るべき", known=known) == ["pmp"]
+
+
+def test_a_malformed_aspects_file_names_the_file_and_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "aspects.yaml"
+    for text, message in [
+        ("roles: [1, 2", "invalid aspects file at line"),
+        ("[]", "a mapping"),
+        ("roles:\n  - {name: salary}\n", "roles: item 1"),
+        ("roles: []\naspects:\n  - {name: x, cues: [a], answer: poem}\n", "answer should be one of"),
+        ("roles: []\naspects:\n  - {name: x, cues: [a], roles: [nowhere]}\n", "roles should be a list of the roles"),
+        ("fillers: {a: 1}\n", "fillers: should be a list"),
+    ]:
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(KnowledgeError, match=message) as info:
+            AspectLexicon.load(bad)
+        assert str(bad) in str(info.value)
+    assert AspectLexicon.load(tmp_path / "missing.yaml").aspects == ()
