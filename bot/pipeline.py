@@ -21,7 +21,7 @@ from .index import HybridIndex, IndexPlan, build_index, open_index
 from .knowledge import KnowledgeBase, load_knowledge
 from .passages import passages_of
 from .prompts import PromptLibrary
-from .retrieval import Retriever
+from .retrieval import RankingWeights, Retriever
 from .settings import Settings
 from .aspects import AspectLexicon
 from .synonyms import Synonyms
@@ -137,6 +137,13 @@ class Advisor:
             synonyms=synonyms,
             aspects=aspects,
             candidates=self.settings.candidates,
+            weights=RankingWeights(
+                dense=self.settings.rank_dense,
+                lexical=self.settings.rank_lexical,
+                role=self.settings.rank_part,
+                career=self.settings.rank_career,
+                interview=self.settings.rank_interview,
+            ),
         )
         return _Snapshot(
             knowledge=report.knowledge,

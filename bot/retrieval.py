@@ -40,7 +40,7 @@ from .passages import Passage
 from .synonyms import Synonyms
 from .text import terms
 
-__all__ = ["Hit", "RankingWeights", "Retrieval", "Retriever", "rrf_fuse"]
+__all__ = ["Hit", "RankingWeights", "Retrieval", "Retriever"]
 
 #: Cosines of the default embedder below LOW say nothing; above HIGH they are a clear match.
 COSINE_LOW = 0.15
@@ -59,7 +59,8 @@ UNKNOWN_TOPIC_FACTOR = 0.5
 
 @dataclass(frozen=True, slots=True)
 class RankingWeights:
-    """How the evidence for a passage adds up to its score (values measured on the dev split; see the README)."""
+    """How the evidence for a passage adds up to its score (the ``CAREERBOT_RANK_*`` settings; measured on the
+    dev split, see the README)."""
 
     #: Weight of the cosine, divided by the best candidate's cosine.
     dense: float = 0.5
@@ -102,15 +103,6 @@ class Retrieval:
     uncovered_career: str | None = None
     #: The question analysis every later step reads.
     analysis: QuestionAnalysis | None = None
-
-
-def rrf_fuse(rankings: Sequence[Sequence[int]], *, k: int = 60) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion: ``sum(1 / (k + rank))`` over rankings (rank from 1), best first."""
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _interleave(lists: Sequence[Sequence[tuple[int, float]]]) -> list[tuple[int, float]]:

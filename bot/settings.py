@@ -49,7 +49,11 @@ class Settings(BaseSettings):
     backend: str = Field(default="extractive", description="Answer backend: extractive | a plugin.")
     top_k: int = Field(default=5, ge=1, le=50, description="Passages retrieved per question.")
     candidates: int = Field(default=50, ge=5, le=1000, description="Candidates each retriever contributes to fusion.")
-    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rank_dense: float = Field(default=0.5, ge=0, le=10, description="Ranking: weight of meaning (cosine, scaled by the best).")
+    rank_lexical: float = Field(default=0.5, ge=0, le=10, description="Ranking: weight of words (BM25, scaled by the best).")
+    rank_part: float = Field(default=0.5, ge=0, le=10, description="Ranking: added to the article part that answers the aspect.")
+    rank_career: float = Field(default=0.6, ge=0, le=10, description="Ranking: added to the question's careers' passages.")
+    rank_interview: float = Field(default=0.3, ge=0, le=10, description="Ranking: taken from the interview part when another aspect is asked.")
     hnsw_min_passages: int = Field(default=20000, ge=1, description="Use an HNSW index from this many passages up.")
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0, description="Below this confidence the bot abstains.")
     article_base_url: str = Field(

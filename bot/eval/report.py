@@ -145,7 +145,7 @@ def render_markdown(report: Report) -> str:
         lines.append(f"- confidence {r['confidence']:.3f}, {'abstained' if r['abstained'] else 'answered'}; cited: "
                      + (", ".join(f"`{c['section_id']}`" for c in r["citations"]) or "nothing"))
         if r.get("analysis"):
-            lines.append("- analysis: " + _analysis_line(r["analysis"]))
+            lines.append("- analysis: " + _cell(_analysis_line(r["analysis"])))
         lines.append("- retrieved instead:")
         for p in r["ranking"][:5]:
             mark = " ✓" if p["gold"] else ""
@@ -172,7 +172,7 @@ def _analysis_line(analysis: dict[str, Any]) -> str:
     if analysis.get("with_role"):
         parts.append(f"with {analysis['with_role']}")
     parts.append(f"terms {terms or '-'}")
-    return _cell("; ".join(parts))
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------- HTML and SVG
@@ -336,6 +336,8 @@ backend <code>{{ r.run.backend }}</code>, top_k {{ r.run.top_k }}, embedder <cod
 <td class="num">{{ "%.3f"|format(p.score) }}</td><td><details><summary>{{ p.title }}</summary><pre>{{ p.text }}</pre></details></td></tr>{% endfor %}
 </table>
 <p>Cited: {% for c in q.citations %}[{{ c.n }}] <code>{{ c.section_id }}</code> {% else %}nothing{% endfor %}</p>
+{% if q.analysis %}<p class="muted">Analysis: {{ analysis_line(q.analysis) }}</p>{% endif %}
+{% if q.trace %}<p class="muted">Composed: {{ q.trace|join(" · ") }}</p>{% endif %}
 <details><summary>Answer</summary><pre>{{ q.answer }}</pre></details>
 </details>
 {% endfor %}
@@ -392,6 +394,7 @@ def render_html(report: Report) -> str:
         fmt=fmt,
         fmt_delta=fmt_delta,
         delta_class=delta_class,
+        analysis_line=_analysis_line,
         group_table=_group_table_html,
         summary_chart=_svg_hbars(summary_items, label_width=150),
         tag_chart=_group_chart(report["by_tag"]),

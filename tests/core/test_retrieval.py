@@ -5,19 +5,6 @@ from __future__ import annotations
 import pytest
 
 from bot.pipeline import Advisor
-from bot.retrieval import rrf_fuse
-
-
-def test_rrf_fuse_matches_a_hand_computed_example() -> None:
-    fused = dict(rrf_fuse([[1, 2, 3], [3, 1]], k=60))
-    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
-    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
-    assert fused[2] == pytest.approx(1 / 62)
-    assert [item for item, _ in rrf_fuse([[1, 2, 3], [3, 1]], k=60)] == [1, 3, 2]
-
-
-def test_rrf_ties_break_by_item_for_a_stable_order() -> None:
-    assert [i for i, _ in rrf_fuse([[5], [4]], k=60)] == [4, 5]
 
 
 def slugs_of(advisor: Advisor, question: str, history: tuple[str, ...] = (), k: int = 5) -> list[str]:
