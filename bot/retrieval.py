@@ -185,7 +185,7 @@ class Retriever:
         t1 = time.perf_counter()
         vectors = self.embedder.embed_queries([query, *topics])
         t2 = time.perf_counter()
-        lex = self.index.lexical_scores(terms(f"{query} {expansion}"))
+        lex = self.index.lexical_scores(self._query_terms(f"{query} {expansion}"))
         pool = self._candidates(vectors[0], lex, careers, a)
         base = self._evidence(pool, vectors[0], lex)
         prior = self._priors(pool, a)
@@ -194,7 +194,7 @@ class Retriever:
         for slug, topic, vec in zip(careers, topics, vectors[1:], strict=True):
             own = self._slug[pool] == slug
             if own.any():
-                topic_lex = self.index.lexical_scores(terms(f"{topic} {expansion}"))
+                topic_lex = self.index.lexical_scores(self._query_terms(f"{topic} {expansion}"))
                 scores[own] = self._evidence(pool[own], vec, topic_lex) + prior[own]
         order = sorted(range(len(pool)), key=lambda i: (-scores[i], int(pool[i])))
         ranked = [(int(pool[i]), float(scores[i])) for i in order]
@@ -231,6 +231,12 @@ class Retriever:
             uncovered_career=a.uncovered_career,
             analysis=a,
         )
+
+    @staticmethod
+    def _query_terms(text: str) -> list[str]:
+        """The words searched for: content terms only. Particles and endings (「でよく」, 「ですか」) would
+        match every heading that shares them (「面接でよくある質問」) and say nothing of the topic."""
+        return [t for t in terms(text) if is_content_term(t)]
 
     def _candidates(self, qvec: np.ndarray, lex: np.ndarray, careers: Sequence[str], a: QuestionAnalysis) -> np.ndarray:
         """Passage positions worth scoring: the dense and lexical top candidates, and every passage of the

@@ -55,7 +55,8 @@ SECTION_SHARE = 0.8
 MAX_PROSE_UNITS = 4
 MAX_SECTIONS = 3
 #: Without a named career, another article answers "about equally" when its best passage scores this share
-#: of the best one's; then each such article gets a brief answer (at most MAX_CHOICES of them).
+#: of the best one's, or when the question asks about a part of the template and nothing else; then each
+#: such article gets a brief answer (at most MAX_CHOICES of them).
 TIE_SHARE = 0.9
 MAX_CHOICES = 4
 BRIEF_UNITS = 2
@@ -119,7 +120,8 @@ class Composer:
         else:
             inferred = True
             top = ranked[0][1]
-            tied = [slug for slug, score in best_by_article.items() if score >= TIE_SHARE * top]
+            # 「面接では何を聞かれる？」 asks about a part every career has: nothing but the aspect tells them apart.
+            tied = [slug for slug, score in best_by_article.items() if not a.terms or score >= TIE_SHARE * top]
             careers = tied[:MAX_CHOICES] if a.aspect is not None and len(tied) > 1 else [ranked[0][0].slug]
             if len(careers) > 1:
                 choices = tuple(careers)
