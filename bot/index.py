@@ -34,6 +34,7 @@ from .embedders import Embedder
 from .errors import IndexStoreError
 from .passages import Passage
 from .text import terms
+from .threads import batch_threads, thread_budget
 
 __all__ = ["FORMAT_VERSION", "HybridIndex", "IndexPlan", "passage_terms", "open_index", "build_index", "read_index"]
 
@@ -242,10 +243,12 @@ def build_index(
     hnsw_min_passages: int = 20000,
     progress: Progress | None = None,
     batch_size: int = 256,
+    threads: int = 0,
 ) -> tuple[HybridIndex, IndexPlan]:
     """Build a complete index for ``passages`` and make it live atomically.
 
     Vectors of passages whose hash is unchanged are copied from the live index.
+    New ones are embedded with `batch_threads` (``threads`` is ``CAREERBOT_THREADS``).
     """
     root.mkdir(parents=True, exist_ok=True)
     reuse = _reusable_vectors(root, embedder)
@@ -254,11 +257,13 @@ def build_index(
     for i, p in enumerate(passages):
         if p.hash in reuse:
             vectors[i] = reuse[p.hash]
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        vectors[chunk] = embedder.embed_passages([passages[i].embed_text for i in chunk])
-        if progress:
-            progress(f"embedded {min(start + batch_size, len(todo))}/{len(todo)} passages")
+    if todo:
+        with thread_budget(batch_threads(threads)):
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start : start + batch_size]
+                vectors[chunk] = embedder.embed_passages([passages[i].embed_text for i in chunk])
+                if progress:
+                    progress(f"embedded {min(start + batch_size, len(todo))}/{len(todo)} passages")
     dense, kind = _make_dense(vectors, embedder.dimension, hnsw_min_passages)
     lexical, doc_freq = _make_lexical(passages)
 
@@ -303,6 +308,7 @@ def open_index(
     hnsw_min_passages: int = 20000,
     notify: Progress | None = None,
     progress: Progress | None = None,
+    threads: int = 0,
 ) -> tuple[HybridIndex, IndexPlan | None]:
     """The live index if it is current; otherwise rebuild it, telling ``notify`` why (one line)."""
     try:
@@ -311,5 +317,7 @@ def open_index(
         reason = str(exc)
     if notify:
         notify(f"{reason}; building the index…")
-    index, plan = build_index(root, passages, embedder, hnsw_min_passages=hnsw_min_passages, progress=progress)
+    index, plan = build_index(
+        root, passages, embedder, hnsw_min_passages=hnsw_min_passages, progress=progress, threads=threads
+    )
     return index, IndexPlan(reason=reason, reused=plan.reused, to_embed=plan.to_embed)

@@ -63,7 +63,12 @@ def refresh_index(
     passages = passages_of(kb.sections)
     if force:
         index, plan = build_index(
-            settings.index_dir, passages, embedder, hnsw_min_passages=settings.hnsw_min_passages, progress=progress
+            settings.index_dir,
+            passages,
+            embedder,
+            hnsw_min_passages=settings.hnsw_min_passages,
+            progress=progress,
+            threads=settings.threads,
         )
     else:
         index, plan = open_index(
@@ -73,6 +78,7 @@ def refresh_index(
             hnsw_min_passages=settings.hnsw_min_passages,
             notify=notify,
             progress=progress,
+            threads=settings.threads,
         )
     return IndexReport(knowledge=kb, index=index, plan=plan, seconds=time.perf_counter() - start)
 
