@@ -42,7 +42,12 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
     embedder = make_embedder(settings)
     report = refresh_index(
-        settings, embedder, force=args.force, notify=lambda m: _err(f"careerbot: {m}"), progress=None if args.quiet else _err
+        settings,
+        embedder,
+        force=args.force,
+        notify=lambda m: _err(f"careerbot: {m}"),
+        progress=None if args.quiet else _err,
+        must_save=True,
     )
     kb = report.knowledge
     plan = report.plan
@@ -107,9 +112,9 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_articles(args: argparse.Namespace, settings: Settings) -> int:
-    from .knowledge import load_knowledge
+    from .pipeline import load_knowledge_base
 
-    kb = load_knowledge(settings.knowledge_dir)
+    kb = load_knowledge_base(settings)
     if args.json:
         rows = [
             {"slug": a.slug, "title": a.title, "sections": len(a.sections), "path": str(a.path),

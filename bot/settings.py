@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from .errors import ConfigError
+from .knowledge import DEFAULT_MAX_ARTICLE_BYTES
 
 __all__ = ["Settings", "load_settings", "PROJECT_ROOT"]
 
@@ -56,7 +57,12 @@ class Settings(BaseSettings):
         default="https://careers.example.com/articles/",
         description="Citations link to {article_base_url}{slug}#{anchor}.",
     )
-    threads: int = Field(default=0, ge=0, description="Numeric threads (0: the cores available).")
+    threads: int = Field(
+        default=0, ge=0, description="Numeric threads (0: 1 per query, the idle cores for an index build)."
+    )
+    max_article_bytes: int = Field(
+        default=DEFAULT_MAX_ARTICLE_BYTES, ge=1, description="Larger articles are skipped, with one line naming the file."
+    )
     max_question_chars: int = Field(default=1000, ge=10, description="Longer questions are cut to this length.")
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines of `careerbot slack`: text or json.")
     reload_interval: float = Field(
