@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import CareerbotError
+from .logs import redact
 from .settings import Settings, load_settings
 
 __all__ = ["main"]
@@ -200,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         return int(args.func(args, settings))
     except CareerbotError as exc:
-        _err(f"careerbot: error: {exc}")
+        _err(f"careerbot: error: {redact(str(exc))}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

@@ -309,3 +309,38 @@ def test_a_read_only_data_dir_is_one_clear_line_and_a_current_index_still_answer
         assert update.returncode == 2 and "CAREERBOT_DATA_DIR" in update.stderr and "Traceback" not in update.stderr
     finally:
         set_writable(data, True)
+
+
+# -- no secret in any output ------------------------------------------------------------------------
+
+SECRETS = {
+    "slack token": ("CAREERBOT_TOP_K", "xoxb-123456789012-abcdefghijklmnop", "abcdefghijklmnop"),
+    "openai key": ("CAREERBOT_TOP_K", "sk-proj-AbCdEfGhIjKlMnOpQrStUv", "AbCdEfGhIjKlMnOpQrStUv"),
+    "anthropic key": ("CAREERBOT_CANDIDATES", "sk-ant-api03-AbCdEfGh12345", "AbCdEfGh12345"),
+    "app token": ("CAREERBOT_RRF_K", "xapp-1-A111-222-abcdef", "abcdef"),
+    "hex signing secret": ("CAREERBOT_HNSW_MIN_PASSAGES", "8f14e45fceea167a5a36dedd4cea2543", "8f14e45fceea167a5a36dedd4cea2543"),
+    "password in SLACK_API_URL": ("SLACK_API_URL", "ftp://bot:hunter2pass@proxy.example.com/api/", "hunter2pass"),
+    "password in the article URL": ("CAREERBOT_ARTICLE_BASE_URL", "ftp://editor:Pa55word@intra.example.jp/", "Pa55word"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SECRETS))
+def test_a_settings_error_never_prints_a_secret(env: dict[str, str], case: str) -> None:
+    variable, value, secret = SECRETS[case]
+    result = run(["ask", "x"], {**env, variable: value})
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"careerbot: error: {variable}: ") and "[redacted]" in line
+    assert secret not in result.stdout + result.stderr
+
+
+def test_a_secret_setting_is_never_echoed_and_slack_start_up_shows_none_either(env: dict[str, str], tmp_path: Path) -> None:
+    toml = tmp_path / "careerbot.toml"
+    toml.write_text("slack_bot_token = 98765432123456789\n", encoding="utf-8")  # a SecretStr field with a wrong type
+    result = run(["slack"], {**env, "CAREERBOT_CONFIG": str(toml)})
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("careerbot: error: SLACK_BOT_TOKEN: ") and "98765432123456789" not in line
+    slack = run(["slack", "--log-format", "json"], {**env, "SLACK_BOT_TOKEN": "xoxb-1-2-s3cr3tvalue",
+                                                    "CAREERBOT_TOP_K": "xoxb-1-2-s3cr3tvalue"})
+    assert slack.returncode == 2 and "s3cr3tvalue" not in slack.stdout + slack.stderr
