@@ -344,3 +344,23 @@ def test_a_secret_setting_is_never_echoed_and_slack_start_up_shows_none_either(e
     slack = run(["slack", "--log-format", "json"], {**env, "SLACK_BOT_TOKEN": "xoxb-1-2-s3cr3tvalue",
                                                     "CAREERBOT_TOP_K": "xoxb-1-2-s3cr3tvalue"})
     assert slack.returncode == 2 and "s3cr3tvalue" not in slack.stdout + slack.stderr
+
+
+# -- broken pipes -----------------------------------------------------------------------------------
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(env: dict[str, str]) -> None:
+    """`careerbot ask --json < questions | head -1`: far more output than a pipe holds, so writing must fail."""
+    assert run(["index", "-q"], env).returncode == 0
+    questions = "AI PMの年収は？\n" * 150  # ≈ 150 × 4 KB of JSON, well over a 64 KB pipe buffer
+    proc = subprocess.Popen(command(["ask", "--json"]), env=environment(env), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write(questions.encode("utf-8"))
+    proc.stdin.close()
+    first = proc.stdout.readline()
+    assert json.loads(first)["confident"] is True
+    proc.stdout.close()  # like `head -1` exiting
+    stderr = proc.stderr.read().decode("utf-8")
+    assert proc.wait(timeout=120) == 0
+    assert stderr == "", stderr  # no BrokenPipeError, no "Exception ignored"
