@@ -68,6 +68,7 @@ TERMS_VERSION = 2
 HEADING_WEIGHT = 3
 _CURRENT = "CURRENT"
 _MANIFEST = "manifest.json"
+_BATCH_SIZE = 256  # passages per embedder call
 
 Progress = Callable[[str], None]
 
@@ -479,7 +480,7 @@ def build_index(
     articles: Mapping[str, str] | None = None,
     hnsw_min_passages: int = 20000,
     progress: Progress | None = None,
-    batch_size: int = 256,
+    batch_size: int = _BATCH_SIZE,
     threads: int = 0,
 ) -> tuple[HybridIndex, IndexPlan]:
     """Build a complete index for ``passages`` and make it live atomically.
@@ -534,7 +535,7 @@ def open_index(
             notify(f"{exc}; the index is built in memory only")
     built = _build_in_memory(
         root, passages, embedder, hnsw_min_passages=hnsw_min_passages, progress=progress,
-        batch_size=256, threads=threads,
+        batch_size=_BATCH_SIZE, threads=threads,
     )
     if writable:
         try:

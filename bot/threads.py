@@ -1,12 +1,13 @@
 """How many threads numeric libraries may use: one for a query, the idle cores for a batch.
 
-Measured on a busy 2-core machine (README, "Threads"): one query embedded in
-5.5 ms with one BLAS thread and in 13 ms with two, and with two busy processes
-beside it in 14 ms against 247 ms. A single query is too small to share out,
-and every extra thread waits for a core that other work holds. An index build
-is big enough for more threads to pay off on an idle machine (2.1 s against
-2.8 s) but took twice as long with them on a busy one, so a batch gets the
-cores that are idle when it starts (`idle_cores`).
+Measured with ``bench/threads.py`` on 2 cores (README, "Threads"): while other
+work kept the machine busy, one query embedded in 9 ms on one BLAS thread and
+in 51 ms on two (p95 15 against 446 ms); on a near-idle machine two threads
+saved about 1 ms. A single query is too small to share out, and every extra
+thread waits for a core that other work holds. An index build gains from a
+second thread only when a core is idle (2.1 against 2.8 s) and took three
+times as long with it on a busy machine, so a batch gets the cores that are
+idle when it starts (`idle_cores`).
 
 `available_cores` counts what this process may really use: its CPU affinity
 (``os.sched_getaffinity``) and its cgroup's CPU quota (v2 ``cpu.max``, v1
@@ -37,6 +38,8 @@ __all__ = [
     "cgroup_cpu_limit",
     "current_threads",
     "idle_cores",
+    "parse_cfs",
+    "parse_cpu_max",
     "query_threads",
     "thread_budget",
 ]
