@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
 
 from . import __version__
 from .errors import CareerbotError
+from .logs import redact
 from .settings import Settings, load_settings
 
 __all__ = ["main"]
@@ -42,7 +44,12 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
     embedder = make_embedder(settings)
     report = refresh_index(
-        settings, embedder, force=args.force, notify=lambda m: _err(f"careerbot: {m}"), progress=None if args.quiet else _err
+        settings,
+        embedder,
+        force=args.force,
+        notify=lambda m: _err(f"careerbot: {m}"),
+        progress=None if args.quiet else _err,
+        must_save=True,
     )
     kb = report.knowledge
     plan = report.plan
@@ -107,9 +114,9 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_articles(args: argparse.Namespace, settings: Settings) -> int:
-    from .knowledge import load_knowledge
+    from .pipeline import load_knowledge_base
 
-    kb = load_knowledge(settings.knowledge_dir)
+    kb = load_knowledge_base(settings)
     if args.json:
         rows = [
             {"slug": a.slug, "title": a.title, "sections": len(a.sections), "path": str(a.path),
@@ -193,15 +200,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         settings = load_settings()
-        return int(args.func(args, settings))
+        code = int(args.func(args, settings))
+        sys.stdout.flush()  # a reader that left shows up here, not as a traceback at exit
+        return code
     except CareerbotError as exc:
-        _err(f"careerbot: error: {exc}")
+        _err(f"careerbot: error: {redact(str(exc))}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # e.g. `careerbot ask … | head`
-        sys.stderr.close()
+    except BrokenPipeError:  # e.g. `careerbot ask … | head -1`: the reader has what it wanted
+        _discard_output()
         return 0
+
+
+def _discard_output() -> None:
+    """Point standard output and error at /dev/null, so that Python's flush at exit cannot fail again.
+
+    (The recipe of the Python documentation, "Note on SIGPIPE".)
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):  # already closed, or not a real file (tests)
+            pass
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ keycap-emoji lines such as ``1️⃣ **AI Product Managerとは？**``, and ``**
 ``---`` separators.
 
 `load_knowledge` never lets one bad file stop the others: it returns what
-loaded plus one `KnowledgeError` per file that did not.
+loaded plus one `KnowledgeError` per file that did not. Two files never share
+a slug (the one that had it first keeps it), and no article is larger than
+``CAREERBOT_MAX_ARTICLE_BYTES``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +28,10 @@ from frontmatter.default_handlers import JSONHandler, YAMLHandler
 from .errors import KnowledgeError
 from .text import anchor, strip_decorations
 
-__all__ = ["Article", "Section", "KnowledgeBase", "load_article", "load_knowledge"]
+__all__ = ["Article", "Section", "KnowledgeBase", "DEFAULT_MAX_ARTICLE_BYTES", "load_article", "load_knowledge"]
 
+#: Largest article read (bytes); larger ones are skipped. The seed article is about 30 KB.
+DEFAULT_MAX_ARTICLE_BYTES = 1_000_000
 REQUIRED_KEYS = ("slug", "title")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _HASH_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -84,10 +89,17 @@ class Article:
 
 @dataclass(frozen=True, slots=True)
 class KnowledgeBase:
-    """What loaded (``articles``, sorted by slug) and what did not (``problems``)."""
+    """What loaded (``articles``, sorted by slug) and what did not (``problems``).
+
+    ``owners`` maps each slug to the file name that owns it: the served articles'
+    files, plus a slug held for its owner while that file fails to load (so that
+    another file claiming the slug does not take it over meanwhile). The index
+    manifest records it, for `load_knowledge` to read back next time.
+    """
 
     articles: tuple[Article, ...]
     problems: tuple[KnowledgeError, ...] = field(default=())
+    owners: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -235,12 +247,27 @@ def split_sections(slug: str, title: str, body: str) -> list[Section]:
     return sections
 
 
-def load_article(path: Path) -> Article:
-    """Read and validate one article; raises `KnowledgeError` naming the file."""
+def _too_large(path: Path, size: int, limit: int) -> KnowledgeError:
+    return KnowledgeError(
+        str(path), f"{size:,} bytes is over the limit of {limit:,} bytes per article (CAREERBOT_MAX_ARTICLE_BYTES)"
+    )
+
+
+def load_article(path: Path, *, max_bytes: int = DEFAULT_MAX_ARTICLE_BYTES) -> Article:
+    """Read and validate one article of at most ``max_bytes``; raises `KnowledgeError` naming the file.
+
+    The size is checked before the file is read: a huge file costs nothing.
+    """
     try:
-        raw = path.read_bytes()
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise _too_large(path, size, max_bytes)
+        with path.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)  # the file may have grown since stat()
     except OSError as exc:
         raise KnowledgeError(str(path), f"cannot read file: {exc.strerror}") from exc
+    if len(raw) > max_bytes:
+        raise _too_large(path, path.stat().st_size, max_bytes)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -256,27 +283,88 @@ def load_article(path: Path) -> Article:
     return Article(slug=slug, title=title, path=path, metadata=meta, sections=tuple(sections))
 
 
-def load_knowledge(folder: Path) -> KnowledgeBase:
+def _first_claimant(slug: str, claimants: list[Article], recorded: str | None) -> tuple[Article, str]:
+    """The article that had ``slug`` first, and why it is the one (see `load_knowledge`)."""
+    for article in claimants:
+        if article.path.name == recorded:
+            return article, "the file the index was built with"
+
+    def age(article: Article) -> tuple[int, str]:
+        try:
+            return article.path.stat().st_mtime_ns, article.path.name
+        except OSError:  # removed meanwhile: the newest
+            return 2**63, article.path.name
+
+    return min(claimants, key=age), "the older file"
+
+
+def load_knowledge(
+    folder: Path, *, owners: Mapping[str, str] | None = None, max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
+) -> KnowledgeBase:
     """Load every ``*.md`` directly in ``folder``; bad files become ``problems``.
 
-    Files whose name starts with ``_`` or ``.`` and ``README.md`` are not articles.
-    A slug seen twice keeps the first file (by name) and reports the second.
+    Files whose name starts with ``_`` or ``.`` and ``README.md`` are not articles;
+    files over ``max_article_bytes`` are skipped unread.
+
+    A slug claimed by two files is kept by the file that had it first, and every
+    other claimant is skipped with a problem naming both files — never replaced
+    silently, since the newcomer's text would be served under the owner's links.
+    "First" is, in order:
+
+    1. the file ``owners`` names for the slug: the live index's manifest records
+       which file served each slug, so this is what the bot served until now,
+       whatever the names, times or order of the files;
+    2. without such a record (no index yet, or the file was renamed), the file
+       modified longest ago — a copy made to start a new article is newer than
+       the article it copies — and for equal times the first path by name, so
+       the choice is the same on every run. (A fresh checkout gives every file
+       the checkout's time: then the choice is by name, and ``index --strict``
+       fails, so a pre-merge check catches the clash.)
+
+    If the recorded owner is in the folder but fails to load, its slug stays held
+    (in ``owners`` of the result) and other files claiming it are skipped too.
     """
     if not folder.is_dir():
         raise KnowledgeError(str(folder), "knowledge folder does not exist (set CAREERBOT_KNOWLEDGE_DIR)")
-    articles: dict[str, Article] = {}
+    recorded = dict(owners or {})
+    claims: dict[str, list[Article]] = {}
     problems: list[KnowledgeError] = []
+    failed: set[str] = set()
     for path in sorted(folder.glob("*.md")):
         if path.name.startswith(("_", ".")) or path.name.lower() == "readme.md":
             continue
         try:
-            article = load_article(path)
+            article = load_article(path, max_bytes=max_article_bytes)
         except KnowledgeError as exc:
             problems.append(exc)
+            failed.add(path.name)
             continue
-        if article.slug in articles:
-            first = articles[article.slug].path.name
-            problems.append(KnowledgeError(str(path), f"duplicate slug '{article.slug}' (already used by {first})"))
+        claims.setdefault(article.slug, []).append(article)
+    articles: list[Article] = []
+    owned: dict[str, str] = {}
+    for slug, claimants in claims.items():
+        held_by = recorded.get(slug)
+        if held_by in failed and all(a.path.name != held_by for a in claimants):
+            for article in claimants:
+                problems.append(KnowledgeError(
+                    str(article.path),
+                    f"duplicate slug '{slug}', which belongs to {folder / held_by} "
+                    "(the file the index was built with; it failed to load)",
+                ))
+            owned[slug] = held_by
             continue
-        articles[article.slug] = article
-    return KnowledgeBase(articles=tuple(sorted(articles.values(), key=lambda a: a.slug)), problems=tuple(problems))
+        owner, why = _first_claimant(slug, claimants, held_by)
+        for article in claimants:
+            if article is not owner:
+                problems.append(KnowledgeError(
+                    str(article.path), f"duplicate slug '{slug}', which {owner.path} has ({why})"
+                ))
+        articles.append(owner)
+        owned[slug] = owner.path.name
+    for slug, name in recorded.items():  # an owner that failed to load keeps its slug
+        if slug not in owned and name in failed:
+            owned[slug] = name
+    problems.sort(key=lambda p: p.path)
+    return KnowledgeBase(
+        articles=tuple(sorted(articles, key=lambda a: a.slug)), problems=tuple(problems), owners=owned
+    )

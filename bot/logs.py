@@ -4,7 +4,8 @@
 ``time``, ``level``, ``logger``, ``message`` and the record's structured fields
 (``bot.answers`` records carry ``question_id``, ``latency_ms``, ``backend``,
 ``confidence``, ``citations``…). Anything shaped like a token or API key is
-replaced by ``[redacted]`` in both formats.
+replaced by ``[redacted]`` in both formats; `redact` is also what every
+settings error and CLI error line goes through.
 """
 
 from __future__ import annotations
@@ -25,14 +26,34 @@ _SECRET = re.compile(
     r"|(sk-ant-)[A-Za-z0-9_-]{8,}"  # Anthropic keys
     r"|(sk-)[A-Za-z0-9_-]{16,})"  # OpenAI-style keys
     r"|(Bearer )[A-Za-z0-9._~+/-]{8,}=*"
+    r"|(://[^/\s:@]*:)[^/\s@]+(?=@)"  # the password in a URL's user info (scheme://user:password@host)
 )
+#: A long opaque word; `_looks_secret` decides (hex, or mixed case with digits: signing secrets, API keys).
+#: ``/`` ends a word, so that a path is never taken for one.
+_OPAQUE = re.compile(r"(?<![A-Za-z0-9_+-])[A-Za-z0-9_+-]{32,}={0,2}(?![A-Za-z0-9_+=-])")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_SEPARATORS = re.compile(r"[_-]")
 #: Attributes every LogRecord has; anything else on a record is a structured field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
+def _looks_secret(word: str) -> bool:
+    """A 32+ character word is a secret when it has digits and is hex, or mixes upper and lower case
+    in a stretch of 20 or more without ``_`` or ``-`` (random keys do; names such as ``AI_PM_2024_Senior``
+    and lower-case file names, slugs and test names do not, and stay readable)."""
+    if not any(c.isdigit() for c in word):
+        return False
+    if _HEX.fullmatch(word):
+        return True
+    mixed = any(c.islower() for c in word) and any(c.isupper() for c in word)
+    return mixed and max(len(part) for part in _SEPARATORS.split(word.rstrip("="))) >= 20
+
+
 def redact(text: str) -> str:
-    """``text`` with tokens and keys replaced: ``xoxb-[redacted]``, ``sk-[redacted]``, ``Bearer [redacted]``."""
-    return _SECRET.sub(lambda m: f"{next(g for g in m.groups() if g)}[redacted]", text)
+    """``text`` with secrets replaced: ``xoxb-[redacted]``, ``sk-[redacted]``, ``Bearer [redacted]``,
+    ``https://user:[redacted]@host``, and long hex or mixed-case keys as ``[redacted]``."""
+    text = _SECRET.sub(lambda m: f"{next(g for g in m.groups() if g)}[redacted]", text)
+    return _OPAQUE.sub(lambda m: "[redacted]" if _looks_secret(m.group()) else m.group(), text)
 
 
 class RedactSecrets(logging.Filter):

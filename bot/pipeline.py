@@ -17,7 +17,7 @@ from .answer import Answer, AnswerBackend, AnswerRequest, StreamingBackend, make
 from .careers import CareerLexicon
 from .embedders import Embedder, make_embedder
 from .errors import BackendError, CareerbotError
-from .index import HybridIndex, IndexPlan, build_index, open_index
+from .index import HybridIndex, IndexPlan, build_index, open_index, recorded_owners
 from .knowledge import KnowledgeBase, load_knowledge
 from .passages import passages_of
 from .prompts import PromptLibrary
@@ -27,7 +27,7 @@ from .aspects import AspectLexicon
 from .synonyms import Synonyms
 from .text import detect_language
 
-__all__ = ["Advisor", "IndexReport", "ReloadReport", "refresh_index"]
+__all__ = ["Advisor", "IndexReport", "ReloadReport", "load_knowledge_base", "refresh_index"]
 
 log = logging.getLogger(__name__)
 #: One record per answer (see `_log_answer`); `bot.logs` formats it as text or JSON.
@@ -48,6 +48,15 @@ class IndexReport:
     seconds: float
 
 
+def load_knowledge_base(settings: Settings) -> KnowledgeBase:
+    """The knowledge folder as the index sees it: slug owners as the live index recorded them, the size limit."""
+    return load_knowledge(
+        settings.knowledge_dir,
+        owners=recorded_owners(settings.index_dir),
+        max_article_bytes=settings.max_article_bytes,
+    )
+
+
 def refresh_index(
     settings: Settings,
     embedder: Embedder,
@@ -55,26 +64,40 @@ def refresh_index(
     force: bool = False,
     notify: Notify | None = None,
     progress: Notify | None = None,
+    must_save: bool = False,
 ) -> IndexReport:
-    """Load the knowledge base and make the index match it (rebuilding only what changed)."""
+    """Load the knowledge base and make the index match it (rebuilding only what changed).
+
+    If the data folder is read-only, a rebuilt index is served from memory (after a
+    line to ``notify``); with ``force`` or ``must_save`` that is an `IndexStoreError`.
+    """
     start = time.perf_counter()
-    kb = load_knowledge(settings.knowledge_dir)
+    kb = load_knowledge_base(settings)
     for problem in kb.problems:
         if notify:
             notify(f"skipped {problem}")
     passages = passages_of(kb.sections)
     if force:
         index, plan = build_index(
-            settings.index_dir, passages, embedder, hnsw_min_passages=settings.hnsw_min_passages, progress=progress
+            settings.index_dir,
+            passages,
+            embedder,
+            articles=kb.owners,
+            hnsw_min_passages=settings.hnsw_min_passages,
+            progress=progress,
+            threads=settings.threads,
         )
     else:
         index, plan = open_index(
             settings.index_dir,
             passages,
             embedder,
+            articles=kb.owners,
             hnsw_min_passages=settings.hnsw_min_passages,
             notify=notify,
             progress=progress,
+            threads=settings.threads,
+            in_memory_if_read_only=not must_save,
         )
     return IndexReport(knowledge=kb, index=index, plan=plan, seconds=time.perf_counter() - start)
 

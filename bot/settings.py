@@ -21,6 +21,8 @@ from pydantic_settings import (
 )
 
 from .errors import ConfigError
+from .knowledge import DEFAULT_MAX_ARTICLE_BYTES
+from .logs import redact
 
 __all__ = ["Settings", "load_settings", "PROJECT_ROOT"]
 
@@ -60,7 +62,12 @@ class Settings(BaseSettings):
         default="https://careers.example.com/articles/",
         description="Citations link to {article_base_url}{slug}#{anchor}.",
     )
-    threads: int = Field(default=0, ge=0, description="Numeric threads (0: the cores available).")
+    threads: int = Field(
+        default=0, ge=0, description="Numeric threads (0: 1 per query, the idle cores for an index build)."
+    )
+    max_article_bytes: int = Field(
+        default=DEFAULT_MAX_ARTICLE_BYTES, ge=1, description="Larger articles are skipped, with one line naming the file."
+    )
     max_question_chars: int = Field(default=1000, ge=10, description="Longer questions are cut to this length.")
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines of `careerbot slack`: text or json.")
     reload_interval: float = Field(
@@ -173,8 +180,21 @@ class Settings(BaseSettings):
         return self.feedback_db or self.data_dir / "feedback.sqlite3"
 
 
+_SECRET_WORDS = ("TOKEN", "SECRET", "KEY", "PASSWORD")
+
+
+def _is_secret(name: str) -> bool:
+    """A setting whose value is never shown: a `SecretStr` field, or a name that says token, secret, key or password."""
+    info = Settings.model_fields.get(name.lower().removeprefix(ENV_PREFIX.lower()))
+    return (info is not None and "SecretStr" in str(info.annotation)) or any(w in name.upper() for w in _SECRET_WORDS)
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build `Settings`; a bad value raises `ConfigError` naming the variable."""
+    """Build `Settings`; a bad value raises `ConfigError` naming the variable.
+
+    The message shows the offending value only for settings that are not secret,
+    and then with anything token-shaped redacted (`bot.logs.redact`).
+    """
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)
@@ -188,11 +208,11 @@ def load_settings(**overrides: Any) -> Settings:
         else:
             name = f"{ENV_PREFIX}{field.upper()}"
         got = err.get("input")
-        shown = f" (got {got!r})" if isinstance(got, (str, int, float)) else ""
-        raise ConfigError(f"{name}: {err['msg']}{shown}") from None
+        shown = f" (got {got!r})" if isinstance(got, (str, int, float)) and not _is_secret(name) else ""
+        raise ConfigError(redact(f"{name}: {err['msg']}{shown}")) from None
     except ConfigError:
         raise
     except Exception as exc:  # e.g. a TOML syntax error
-        raise ConfigError(f"{ENV_PREFIX}CONFIG: {exc}") from None
+        raise ConfigError(redact(f"{ENV_PREFIX}CONFIG: {exc}")) from None
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from ..registry import Registry
+from ..threads import cap_threads, query_threads
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -54,8 +55,18 @@ def normalized(vectors: np.ndarray) -> np.ndarray:
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings name, ready to use."""
-    return EMBEDDERS.get(settings.embedder)(settings)
+    """The embedder the settings name, ready to use, its thread pools capped for queries.
+
+    The cap (`bot.threads.cap_threads`) is applied before the factory runs, so that
+    libraries it loads start small, and again after it, so that it covers the thread
+    pools a plug-in's libraries created — built-in or plug-in alike.
+    """
+    limit = query_threads(settings.threads)
+    cap_threads(limit)
+    factory = EMBEDDERS.get(settings.embedder)
+    embedder = factory(settings)
+    cap_threads(limit)
+    return embedder
 
 
 def _use_m3(settings: Settings) -> Embedder:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmbedderError
-from ..threads import cap_threads
+from ..threads import cap_threads, query_threads
 from . import normalized
 
 __all__ = ["SentenceTransformersEmbedder", "KNOWN_PREFIXES"]
@@ -58,15 +58,13 @@ class SentenceTransformersEmbedder:
             os.environ["HF_HUB_OFFLINE"] = "1"
             os.environ["TRANSFORMERS_OFFLINE"] = "1"
         try:
-            import torch
-            from sentence_transformers import SentenceTransformer
+            from sentence_transformers import SentenceTransformer  # imports torch
         except ImportError as exc:
             raise EmbedderError(
                 "CAREERBOT_EMBEDDER=sentence-transformers needs the st extra: "
                 "pip install torch==2.13.0 && pip install -e '.[st]'"
             ) from exc
-        n = cap_threads(threads)
-        torch.set_num_threads(n)
+        cap_threads(query_threads(threads))  # torch is imported now: its threads are capped too
         local = Path(model).expanduser()
         try:
             self._model = SentenceTransformer(

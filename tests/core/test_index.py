@@ -1,4 +1,5 @@
-"""The on-disk index: manifest, incremental rebuild, corruption and mismatch detection, atomic replacement."""
+"""The on-disk index: manifest, incremental rebuild, corruption and mismatch detection, atomic replacement,
+checksums, malformed manifests."""
 
 from __future__ import annotations
 
@@ -86,17 +87,20 @@ def test_another_embedder_forces_a_full_rebuild(tmp_path: Path, use_m3: UseM3Emb
     assert len(notes) == 1 and "embedder 'use-m3'" in notes[0] and "use-m3-other" in notes[0]
 
 
-@pytest.mark.parametrize("damage", ["manifest", "faiss", "vectors", "pointer"])
+@pytest.mark.parametrize("damage", ["manifest", "faiss", "vectors", "pointer", "pointer-not-utf8", "pointer-outside"])
 def test_a_corrupt_index_is_detected_in_one_line_and_rebuilt(tmp_path: Path, use_m3: UseM3Embedder, damage: str) -> None:
     passages = corpus(3)
     index, _ = build_index(tmp_path, passages, use_m3)
-    target = {
-        "manifest": index.path / "manifest.json",
-        "faiss": index.path / "dense.faiss",
-        "vectors": index.path / "vectors.npy",
-        "pointer": tmp_path / "CURRENT",
+    assert index.path is not None
+    target, content = {
+        "manifest": (index.path / "manifest.json", b"\x00garbage"),
+        "faiss": (index.path / "dense.faiss", b"\x00garbage"),
+        "vectors": (index.path / "vectors.npy", b"\x00garbage"),
+        "pointer": (tmp_path / "CURRENT", b"\x00garbage"),
+        "pointer-not-utf8": (tmp_path / "CURRENT", b"\xff\xfe v-"),
+        "pointer-outside": (tmp_path / "CURRENT", b"../../etc"),
     }[damage]
-    target.write_bytes(b"\x00garbage")
+    target.write_bytes(content)
     with pytest.raises(IndexStoreError) as info:
         read_index(tmp_path, passages, use_m3)
     assert "\n" not in str(info.value)
@@ -104,6 +108,135 @@ def test_a_corrupt_index_is_detected_in_one_line_and_rebuilt(tmp_path: Path, use
     rebuilt, plan = open_index(tmp_path, passages, use_m3, notify=notes.append)
     assert plan is not None and len(notes) == 1
     assert read_index(tmp_path, passages, use_m3).size == 3 == rebuilt.size
+
+
+def flip_a_byte(path: Path) -> None:
+    """Damage ``path`` in place, keeping its size (as a bad disk block or a stray write would)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+SAME_SIZE_DAMAGE = [
+    ("vectors.npy", False),  # (file, are its vectors still reusable by the rebuild?)
+    ("dense.faiss", True),
+    ("lexical/doc_freq.json", True),
+    ("lexical/vocab.index.json", True),
+    ("lexical/data.csc.index.npy", True),
+]
+
+
+@pytest.mark.parametrize(("name", "reusable"), SAME_SIZE_DAMAGE)
+def test_same_size_damage_is_caught_by_the_checksum_never_served_and_never_reused(
+    tmp_path: Path, use_m3: UseM3Embedder, name: str, reusable: bool
+) -> None:
+    passages = corpus(6)
+    index, _ = build_index(tmp_path, passages, use_m3)
+    assert index.path is not None
+    manifest = json.loads((index.path / "manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest["files"]) >= {n for n, _ in SAME_SIZE_DAMAGE}
+    assert all(len(digest) == 64 for digest in manifest["files"].values())
+    size = (index.path / name).stat().st_size
+    flip_a_byte(index.path / name)
+    assert (index.path / name).stat().st_size == size
+
+    with pytest.raises(IndexStoreError) as info:
+        read_index(tmp_path, passages, use_m3)
+    assert str(info.value) == f"index file {name} at {index.path} does not match its checksum (damaged)"
+
+    counting = CountingEmbedder(use_m3)
+    notes: list[str] = []
+    rebuilt, plan = open_index(tmp_path, passages, counting, notify=notes.append)
+    assert plan is not None and notes == [f"{info.value}; building the index…"]
+    assert counting.embedded == (0 if reusable else 6)  # damaged vectors are embedded afresh
+    assert np.allclose(rebuilt.vectors, use_m3.embed_passages([p.embed_text for p in passages]), atol=1e-5)
+    assert read_index(tmp_path, passages, use_m3).size == 6
+
+
+def test_a_missing_or_unlisted_index_file_is_caught(tmp_path: Path, use_m3: UseM3Embedder) -> None:
+    passages = corpus(3)
+    index, _ = build_index(tmp_path, passages, use_m3)
+    assert index.path is not None
+    (index.path / "lexical" / "stray.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(IndexStoreError, match="lexical/stray.json .* is not in the manifest"):
+        read_index(tmp_path, passages, use_m3)
+    (index.path / "lexical" / "stray.json").unlink()
+    (index.path / "dense.faiss").unlink()
+    with pytest.raises(IndexStoreError, match="dense.faiss .* is missing"):
+        read_index(tmp_path, passages, use_m3)
+
+
+def good_manifest() -> dict:
+    return {
+        "format_version": FORMAT_VERSION, "embedder": {"id": "use-m3", "dimension": 512}, "dense_index": "flat",
+        "terms_version": 2, "created_at": "2026-01-01T00:00:00+0000",
+        "passages": [{"id": "t#a~0", "section_id": "t#a", "hash": "h"}], "sections": {"t#a": "h"},
+        "articles": {"t": "t.md"}, "files": {"vectors.npy": "0" * 64},
+    }
+
+
+def edited(**changes) -> str:
+    manifest = good_manifest()
+    for key, value in changes.items():
+        if value is None:
+            del manifest[key]
+        else:
+            manifest[key] = value
+    return json.dumps(manifest)
+
+
+MALFORMED = {
+    "array": ("[]", "it is an array, not an object"),
+    "null": ("null", "it is null, not an object"),
+    "string": ('"manifest"', "it is a string, not an object"),
+    "number": ("3", "it is a number, not an object"),
+    "empty object": ("{}", "has format None, need"),
+    "format as a string": (edited(format_version=str(FORMAT_VERSION)), f"has format '{FORMAT_VERSION}', need"),
+    "old format": (edited(format_version=1), "has format 1, need"),
+    "no embedder": (edited(embedder=None), "embedder: Field required"),
+    "dimension as a string": (edited(embedder={"id": "use-m3", "dimension": "512"}), "embedder.dimension: Input should be a valid integer"),
+    "passages not a list": (edited(passages="all"), "passages: Input should be a valid list"),
+    "passage without a hash": (edited(passages=[{"id": "x", "section_id": "y"}]), "passages.0.hash: Field required"),
+    "passage as a number": (edited(passages=[7]), "passages.0: Input should be"),
+    "unknown dense index": (edited(dense_index="ivf"), "dense_index: Input should be 'flat' or 'hnsw'"),
+    "no checksums": (edited(files=None), "files: Field required"),
+    "checksum as a number": (edited(files={"vectors.npy": 5}), "files.vectors.npy: Input should be a valid string"),
+    "articles as a list": (edited(articles=["t.md"]), "articles: Input should be a valid dictionary"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_manifest_is_one_line_and_rebuilt_never_a_traceback(
+    tmp_path: Path, use_m3: UseM3Embedder, case: str
+) -> None:
+    passages = corpus(3)
+    index, _ = build_index(tmp_path, passages, use_m3)
+    assert index.path is not None
+    text, reason = MALFORMED[case]
+    (index.path / "manifest.json").write_text(text, encoding="utf-8")
+    with pytest.raises(IndexStoreError) as info:
+        read_index(tmp_path, passages, use_m3)
+    message = str(info.value)
+    assert reason in message and str(index.path) in message and "\n" not in message
+    counting = CountingEmbedder(use_m3)
+    notes: list[str] = []
+    rebuilt, plan = open_index(tmp_path, passages, counting, notify=notes.append)
+    assert plan is not None and len(notes) == 1 and reason in notes[0]
+    assert counting.embedded == 3  # nothing is reused from a manifest that cannot be trusted
+    assert read_index(tmp_path, passages, use_m3).size == 3 == rebuilt.size
+
+
+def test_the_manifest_records_which_file_owns_each_slug(tmp_path: Path, use_m3: UseM3Embedder) -> None:
+    from bot.index import recorded_owners
+
+    passages = corpus(2)
+    build_index(tmp_path, passages, use_m3, articles={"t": "t.md"})
+    assert recorded_owners(tmp_path) == {"t": "t.md"}
+    assert read_index(tmp_path, passages, use_m3, articles={"t": "t.md"}).size == 2
+    with pytest.raises(IndexStoreError, match="articles renamed"):
+        read_index(tmp_path, passages, use_m3, articles={"t": "renamed.md"})
+    (tmp_path / "CURRENT").write_text("nothing", encoding="utf-8")
+    assert recorded_owners(tmp_path) == {}
 
 
 def test_a_build_that_fails_half_way_leaves_the_old_index_live(tmp_path: Path, use_m3: UseM3Embedder) -> None:

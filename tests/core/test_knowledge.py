@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -79,12 +80,65 @@ def test_not_utf8_is_reported(tmp_path: Path) -> None:
     assert "sjis.md" in str(kb.problems[0]) and "not UTF-8" in str(kb.problems[0])
 
 
-def test_duplicate_slug_keeps_the_first_file(tmp_path: Path) -> None:
-    write(tmp_path, "a.md", GOOD_YAML)
-    write(tmp_path, "b.md", GOOD_YAML.replace("YAML記事", "別の記事"))
+def age(path: Path, seconds: float) -> None:
+    stamp = path.stat().st_mtime - seconds
+    os.utime(path, (stamp, stamp))
+
+
+def test_duplicate_slug_without_a_record_keeps_the_older_file_whatever_the_names(tmp_path: Path) -> None:
+    real = write(tmp_path, "real.md", GOOD_YAML)
+    age(real, 3600)
+    newcomer = write(tmp_path, "aa_newcomer.md", GOOD_YAML.replace("YAML記事", "別の記事"))  # sorts first by name
+    kb = load_knowledge(tmp_path)
+    assert [a.path for a in kb.articles] == [real] and kb.owners == {"yaml_article": "real.md"}
+    assert [str(p) for p in kb.problems] == [
+        f"{newcomer}: duplicate slug 'yaml_article', which {real} has (the older file)"
+    ]
+
+
+def test_duplicate_slug_with_equal_times_keeps_the_first_name(tmp_path: Path) -> None:
+    a = write(tmp_path, "a.md", GOOD_YAML)
+    b = write(tmp_path, "b.md", GOOD_YAML.replace("YAML記事", "別の記事"))
+    os.utime(b, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns))
     kb = load_knowledge(tmp_path)
     assert [a.title for a in kb.articles] == ["YAML記事"]
-    assert "b.md" in str(kb.problems[0]) and "duplicate slug 'yaml_article'" in str(kb.problems[0])
+    assert [p.path for p in kb.problems] == [str(b)]
+
+
+def test_duplicate_slug_keeps_the_file_the_index_recorded_even_if_newer(tmp_path: Path) -> None:
+    old = write(tmp_path, "old_copy.md", GOOD_YAML.replace("YAML記事", "古いコピー"))
+    age(old, 3600)
+    served = write(tmp_path, "served.md", GOOD_YAML)
+    kb = load_knowledge(tmp_path, owners={"yaml_article": "served.md"})
+    assert [a.path for a in kb.articles] == [served]
+    assert [str(p) for p in kb.problems] == [
+        f"{old}: duplicate slug 'yaml_article', which {served} has (the file the index was built with)"
+    ]
+
+
+def test_a_slug_stays_with_its_owner_while_the_owner_fails_to_load(tmp_path: Path) -> None:
+    broken = write(tmp_path, "served.md", "---\nslug: [unclosed\ntitle: t\n---\n本文\n")
+    write(tmp_path, "other.md", GOOD_YAML)
+    kb = load_knowledge(tmp_path, owners={"yaml_article": "served.md"})
+    assert kb.articles == () and kb.owners == {"yaml_article": "served.md"}
+    reasons = sorted(str(p) for p in kb.problems)
+    assert any(r.startswith(f"{broken}: invalid YAML") for r in reasons)
+    assert any("other.md: duplicate slug 'yaml_article', which belongs to" in r and "failed to load" in r for r in reasons)
+    # Once the owner is gone for good, the other file may have the slug.
+    broken.unlink()
+    assert [a.path.name for a in load_knowledge(tmp_path, owners={"yaml_article": "served.md"}).articles] == ["other.md"]
+
+
+def test_an_article_over_the_size_limit_is_skipped_unread(tmp_path: Path) -> None:
+    write(tmp_path, "a.md", GOOD_YAML)
+    big = write(tmp_path, "big.md", GOOD_YAML.replace("yaml_article", "big") + "本文。" * 100)
+    size = big.stat().st_size
+    kb = load_knowledge(tmp_path, max_article_bytes=size - 1)
+    assert [a.slug for a in kb.articles] == ["yaml_article"]
+    assert [str(p) for p in kb.problems] == [
+        f"{big}: {size:,} bytes is over the limit of {size - 1:,} bytes per article (CAREERBOT_MAX_ARTICLE_BYTES)"
+    ]
+    assert {a.slug for a in load_knowledge(tmp_path, max_article_bytes=size).articles} == {"yaml_article", "big"}
 
 
 def test_missing_folder_names_the_setting(tmp_path: Path) -> None:

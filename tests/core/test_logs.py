@@ -43,3 +43,39 @@ def test_secrets_are_redacted_in_every_format() -> None:
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed with key %s", ("sk-ant-api03-0123456789",), None)
     RedactSecrets().filter(record)
     assert "0123456789" not in JsonFormatter().format(record)
+
+
+def test_passwords_in_urls_and_long_opaque_keys_are_redacted_but_names_and_paths_stay() -> None:
+    assert redact("GET https://bot:hunter2@proxy.example.com/api/ failed") == (
+        "GET https://bot:[redacted]@proxy.example.com/api/ failed"
+    )
+    assert redact("secret=8f14e45fceea167a5a36dedd4cea2543.") == "secret=[redacted]."
+    assert redact("key AbCdEfGhIjKlMnOpQrStUvWxYz0123456789") == "key [redacted]"
+    kept = ("/home/Taro/careerbot2/knowledge/AI_PM_2024_Senior_Machine_Learning.md "
+            "test_reports_are_written_and_readable0 ai_product_manager#日本での推定年収dodaopenwork参照 "
+            "550e8400-e29b-41d4-a716-446655440000")
+    assert redact(kept) == kept
+
+
+def test_a_settings_error_that_is_logged_shows_no_secret() -> None:
+    from bot.errors import ConfigError
+    from bot.settings import load_settings
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactSecrets())
+    logger = logging.getLogger("bot.test-settings")
+    logger.addHandler(handler)
+    try:
+        for bad in ({"top_k": "xoxb-1-2-abcdefghijkl"}, {"slack_api_url": "ftp://u:hunter2pw@example.com/"}):
+            try:
+                load_settings(**bad)
+            except ConfigError as exc:
+                logger.error("settings: %s (value %s)", exc, next(iter(bad.values())))
+            else:
+                raise AssertionError(f"{bad} was accepted")
+    finally:
+        logger.removeHandler(handler)
+    out = stream.getvalue()
+    assert out.count("\n") == 2 and "abcdefghijkl" not in out and "hunter2pw" not in out and "[redacted]" in out
