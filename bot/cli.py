@@ -79,8 +79,17 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _chat(advisor, *, backend: str | None, top_k: int | None) -> None:
+    from .terminal import LineEditor
+
+    # On a terminal: readline editing, and the questions of earlier sessions behind the Up arrow.
+    editor = LineEditor.open(data_dir=advisor.settings.data_dir, size=advisor.settings.chat_history_size, warn=_err)
     history: list[str] = []
-    _err("careerbot chat — 質問をどうぞ (/reset で会話をリセット、Ctrl-D で終了)")
+    language = "ja"  # of the chat's own lines: Japanese, then the language of the latest answer
+
+    def say(message: str) -> None:
+        _err(advisor.prompts.render("chat.md", language=language, message=message))
+
+    say("welcome")
     while True:
         try:
             line = input("? ").strip()
@@ -89,14 +98,16 @@ def _chat(advisor, *, backend: str | None, top_k: int | None) -> None:
             return
         if not line:
             continue
+        editor.remember(line)
         if line in ("/reset", "/new"):
             history.clear()
-            _err("(会話をリセットしました)")
+            say("reset")
             continue
         if line in ("/quit", "/exit"):
             return
         answer = advisor.ask(line, history=history, top_k=top_k, backend=backend)
-        print(answer.text + "\n", flush=True)
+        language = answer.language
+        _print_answer(answer, as_json=False)
         history.append(line)
 
 
@@ -141,8 +152,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     for q in samples:
         print(f"? {q}")
         print(advisor.ask(q).text + "\n", flush=True)
-    if sys.stdin.isatty() and not args.no_chat:
+    if args.no_chat:
+        pass
+    elif sys.stdin.isatty():
         _chat(advisor, backend=None, top_k=None)
+    else:
+        _err("careerbot: no terminal: skipping the chat; run `careerbot chat`")
     return 0
 
 
