@@ -1,4 +1,4 @@
-"""The terminal side of ``careerbot chat``: line editing with a kept history.
+"""The terminal side of ``careerbot chat``: line editing with a kept history, and the brief form of an answer.
 
 Line editing is GNU readline from the standard library (arrow keys, Ctrl-A/E,
 Ctrl-L, Up/Down through earlier questions), used only when standard input and
@@ -20,8 +20,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import unquote
 
-__all__ = ["HISTORY_FILE", "LineEditor", "use_utf8_ctype"]
+from .answer import Answer
+from .careers import career_title
+from .prompts import PromptLibrary
+
+__all__ = ["HISTORY_FILE", "LineEditor", "brief_text", "use_utf8_ctype"]
 
 #: The chat's history, under the data dir: one question a line.
 HISTORY_FILE = "chat_history"
@@ -130,3 +135,17 @@ class LineEditor:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+
+def brief_text(answer: Answer, prompts: PromptLibrary) -> str:
+    """``answer`` in brief (``answer_brief.md.j2``): its text, sources numbered by title, no links or related careers.
+
+    The body is the answer's text without the lines that list its sources, nearest
+    topics and related careers (recognised by their links, as the Slack renderer does).
+    """
+    from .slack.render import strip_sources  # plain text handling; imports nothing of Slack's
+
+    links = {c.url for c in answer.citations} | {s.url for s in answer.suggestions} | {r.url for r in answer.related}
+    body = strip_sources(answer.text, links | {unquote(u) for u in links})  # templates show links readably (`iri`)
+    sources = [{"n": c.n, "career": career_title(c.title), "section": c.breadcrumb} for c in answer.citations]
+    return prompts.render("answer_brief.md", language=answer.language, body=body, sources=sources)

@@ -1,4 +1,4 @@
-"""`careerbot chat` on a real pseudo-terminal with real keys; the demo without a terminal.
+"""`careerbot chat` on a real pseudo-terminal with real keys; brief answers; the demo without a terminal.
 
 The chat's refusal repeats the job title the bot received (「Webデザイナー」についての記事は…),
 so what the bot was asked can be read from its answer.
@@ -6,6 +6,7 @@ so what the bot was asked can be read from its answer.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import stat
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.answer import Link
 from bot.pipeline import Advisor
-from bot.terminal import HISTORY_FILE
+from bot.terminal import HISTORY_FILE, brief_text
 from tests.conftest import KNOWLEDGE, PROMPTS
 from tests.core.terminal import BACKSPACE, CTRL_A, CTRL_E, CTRL_L, LEFT, UP, Terminal, width
 from tests.core.test_cli import run
@@ -175,18 +177,77 @@ def test_a_read_only_data_dir_keeps_the_history_it_has_and_the_chat_going(data_d
     assert (data_dir / HISTORY_FILE).read_text(encoding="utf-8") == f"{SRE}\n"
 
 
-# -- the chat's own lines and the demo -----------------------------------------------------------------
-
-
-def test_every_chat_line_renders_in_both_languages(advisor: Advisor) -> None:
-    for language in ("ja", "en"):
-        lines = {m: advisor.prompts.render("chat.md", language=language, message=m) for m in ("welcome", "reset")}
-        assert all(lines.values()) and len(set(lines.values())) == 2, lines
-        assert "/reset" in lines["welcome"] and "Ctrl-D" in lines["welcome"]
+# -- brief answers ---------------------------------------------------------------------------------------
 
 
 def env_for(data_dir: Path) -> dict[str, str]:
     return {"CAREERBOT_KNOWLEDGE_DIR": str(KNOWLEDGE), "CAREERBOT_DATA_DIR": str(data_dir)}
+
+
+def test_ask_brief_numbers_the_sources_by_title_without_links_or_related_careers(data_dir: Path) -> None:
+    full = run(["ask", "データサイエンティストの年収は？"], env_for(data_dir))
+    brief = run(["ask", "--brief", "データサイエンティストの年収は？"], env_for(data_dir))
+    assert full.returncode == brief.returncode == 0, brief.stderr
+    assert "https://" in full.stdout and "**関連する職種:**" in full.stdout
+    assert "https://" not in brief.stdout and "関連する職種" not in brief.stdout
+    assert "450〜700" in brief.stdout and "[1]" in brief.stdout  # the answer itself is all there
+    assert "\n**出典**\n[1] データサイエンティスト › 日本での推定年収（doda・OpenWork参照）\n" in brief.stdout
+    assert brief.stdout.count("**出典**") == 1
+    assert len(brief.stdout) < len(full.stdout)
+    english = run(["ask", "--brief", "How much does a data scientist earn?"], env_for(data_dir))
+    assert "**Sources**\n[1] データサイエンティスト › " in english.stdout and "https://" not in english.stdout
+
+
+def test_a_brief_refusal_keeps_the_apology_and_the_careers_it_knows(data_dir: Path) -> None:
+    result = run(["ask", "--brief", WEB], env_for(data_dir))
+    assert result.returncode == 0, result.stderr
+    assert said_about("Webデザイナー", result.stdout)
+    assert "**現在扱っている職種:**" in result.stdout and "データサイエンティスト" in result.stdout
+    assert "https://" not in result.stdout and "近いトピック" not in result.stdout
+
+
+def test_an_llm_answer_in_brief_keeps_its_body_and_numbers_its_sources(advisor: Advisor) -> None:
+    # The openai / anthropic backends render llm_reply.md.j2: the model's body, then sources and related careers.
+    asked = advisor.ask("AI PMの年収は？")
+    cited = asked.citations[0]
+    related = [Link(title="データサイエンティスト", url=f"{advisor.settings.article_base_url}data_scientist")]
+    body = "ジュニアは500〜850万円です [1]。"
+    text = advisor.prompts.render("llm_reply.md", language="ja", body=body, citations=[cited], related=related)
+    answer = dataclasses.replace(asked, text=text, backend="openai", related=tuple(related))
+    brief = brief_text(answer, advisor.prompts)
+    assert "%E6" in cited.url and "https://" in text  # a percent-encoded link, shown readably in the full text
+    assert brief == f"{body}\n\n**出典**\n[1] AIプロダクトマネージャー › {cited.breadcrumb}"
+
+
+def test_brief_and_json_cannot_be_combined(data_dir: Path) -> None:
+    result = run(["ask", "--brief", "--json", "質問"], env_for(data_dir))
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr
+
+
+def test_chat_brief_and_the_brief_toggle(data_dir: Path) -> None:
+    question = "AI PMの年収は？\n"
+    toggled = run(["chat"], env_for(data_dir), stdin=question + "/brief\n" + question + "/brief\n" + question)
+    assert toggled.returncode == 0, toggled.stderr
+    answers = toggled.stdout.split("**AIプロダクトマネージャー**について")[1:]
+    assert len(answers) == 3
+    assert ["https://" in a for a in answers] == [True, False, True]
+    assert ["関連する職種" in a for a in answers] == [True, False, True]
+    assert "500〜850" in answers[1] and "[1] AIプロダクトマネージャー › " in answers[1]
+    assert "簡潔表示にしました" in toggled.stderr and "通常の表示に戻しました" in toggled.stderr
+    started = run(["chat", "--brief"], env_for(data_dir), stdin=question + "/brief\n" + question)
+    answers = started.stdout.split("**AIプロダクトマネージャー**について")[1:]
+    assert ["https://" in a for a in answers] == [False, True]
+    assert not (data_dir / HISTORY_FILE).exists()  # piped input is not a terminal: no history written
+
+
+def test_every_chat_line_renders_in_both_languages(advisor: Advisor) -> None:
+    for language in ("ja", "en"):
+        lines = {m: advisor.prompts.render("chat.md", language=language, message=m) for m in ("welcome", "reset", "brief_on", "brief_off")}
+        assert all(lines.values()) and len(set(lines.values())) == 4, lines
+        assert "/brief" in lines["welcome"] and "Ctrl-D" in lines["welcome"]
+
+
+# -- the demo ---------------------------------------------------------------------------------------------
 
 
 def test_the_demo_says_in_one_line_that_it_skips_the_chat_without_a_terminal(data_dir: Path) -> None:
