@@ -100,7 +100,7 @@ def _chat(advisor, *, backend: str | None, top_k: int | None, brief: bool = Fals
     say("welcome")
     while True:
         try:
-            line = input("? ").strip()
+            line = input("? ").strip()  # a plain prompt: escape sequences would need \001…\002 around them for readline
         except (EOFError, KeyboardInterrupt):
             print()
             return
