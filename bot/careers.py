@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .knowledge import Article
-from .text import normalize
+from .text import normalize, normalize_with_spans
 
 __all__ = ["Career", "CareerLexicon", "career_title"]
 
@@ -37,6 +37,7 @@ _EN_TITLE = re.compile(
     r"\b((?:[a-z][a-z+#./-]*\s+){1,2}(?:engineer|manager|designer|analyst|consultant|developer|scientist"
     r"|architect|director|researcher|writer|planner|programmer)s?)\b"
 )
+_EN_ARTICLE = re.compile(r"(?:a|an|the|my|our|your)\s+")
 _WORD_RUN = re.compile(r"[a-z0-9\u30a0-\u30ff\u3400-\u9fff\uf900-\ufaff]+")
 
 
@@ -129,19 +130,24 @@ class CareerLexicon:
         """A job title in ``text`` that names no covered career (「Webエンジニア」), or None.
 
         A run of letters ending like a job title counts when it is more than the
-        ending alone and contains none of the covered careers' names.
+        ending alone and contains none of the covered careers' names. It is matched
+        on normalised text but returned as the user typed it (「Webエンジニア」, not 「webエンジニア」).
         """
-        norm = normalize(text)
+        norm, spans = normalize_with_spans(text)
         known = [n for c in self.careers for n in c.names]
-        candidates = [re.sub(r"^(?:a|an|the|my|our|your)\s+", "", m.group(1).strip()) for m in _EN_TITLE.finditer(norm)]
-        for run in _WORD_RUN.findall(norm):
+        candidates = []  # (start, end) in norm
+        for m in _EN_TITLE.finditer(norm):
+            article = _EN_ARTICLE.match(m.group(1))
+            candidates.append((m.start(1) + (article.end() if article else 0), m.end(1)))
+        for m in _WORD_RUN.finditer(norm):
+            run = m.group()
             if any(run.endswith(e) and len(run) > len(e) for e in JOB_TITLE_ENDINGS_KANA) or (
                 len(run) >= 3 and run[-1] in JOB_TITLE_ENDINGS_KANJI
             ):
-                candidates.append(run)
-        for candidate in candidates:
-            if not any(name in candidate for name in known):
-                return candidate
+                candidates.append(m.span())
+        for start, end in candidates:
+            if not any(name in norm[start:end] for name in known):
+                return text[spans[start][0] : spans[end - 1][1]]
         return None
 
     def spans(self, text: str) -> list[tuple[str, str, int, int]]:

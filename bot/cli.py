@@ -13,11 +13,15 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import CareerbotError
 from .logs import redact
 from .settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from .prompts import PromptLibrary
 
 __all__ = ["main"]
 
@@ -65,9 +69,13 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_PROBLEMS if args.strict and (kb.problems or kb.warnings) else 0
 
 
-def _print_answer(answer, *, as_json: bool) -> None:
+def _print_answer(answer, prompts: PromptLibrary, *, as_json: bool = False, brief: bool = False) -> None:
     if as_json:
         print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+    elif brief:
+        from .terminal import brief_text
+
+        print(brief_text(answer, prompts) + "\n", flush=True)
     else:
         print(answer.text + "\n", flush=True)
 
@@ -81,35 +89,50 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         if not q:
             continue
         answer = advisor.ask(q, top_k=args.top_k, backend=args.backend)
-        _print_answer(answer, as_json=args.json)
+        _print_answer(answer, advisor.prompts, as_json=args.json, brief=args.brief)
     return 0
 
 
-def _chat(advisor, *, backend: str | None, top_k: int | None) -> None:
+def _chat(advisor, *, backend: str | None, top_k: int | None, brief: bool = False) -> None:
+    from .terminal import LineEditor
+
+    # On a terminal: readline editing, and the questions of earlier sessions behind the Up arrow.
+    editor = LineEditor.open(data_dir=advisor.settings.data_dir, size=advisor.settings.chat_history_size, warn=_err)
     history: list[str] = []
-    _err("careerbot chat — 質問をどうぞ (/reset で会話をリセット、Ctrl-D で終了)")
+    language = "ja"  # of the chat's own lines: Japanese, then the language of the latest answer
+
+    def say(message: str) -> None:
+        _err(advisor.prompts.render("chat.md", language=language, message=message))
+
+    say("welcome")
     while True:
         try:
-            line = input("? ").strip()
+            line = input("? ").strip()  # a plain prompt: escape sequences would need \001…\002 around them for readline
         except (EOFError, KeyboardInterrupt):
             print()
             return
         if not line:
             continue
+        editor.remember(line)
         if line in ("/reset", "/new"):
             history.clear()
-            _err("(会話をリセットしました)")
+            say("reset")
+            continue
+        if line == "/brief":
+            brief = not brief
+            say("brief_on" if brief else "brief_off")
             continue
         if line in ("/quit", "/exit"):
             return
         answer = advisor.ask(line, history=history, top_k=top_k, backend=backend)
-        print(answer.text + "\n", flush=True)
+        language = answer.language
+        _print_answer(answer, advisor.prompts, brief=brief)
         history.append(line)
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     advisor = _advisor(settings)
-    _chat(advisor, backend=args.backend, top_k=args.top_k)
+    _chat(advisor, backend=args.backend, top_k=args.top_k, brief=args.brief)
     return 0
 
 
@@ -148,8 +171,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     for q in samples:
         print(f"? {q}")
         print(advisor.ask(q).text + "\n", flush=True)
-    if sys.stdin.isatty() and not args.no_chat:
+    if args.no_chat:
+        pass
+    elif sys.stdin.isatty():
         _chat(advisor, backend=None, top_k=None)
+    else:
+        _err("careerbot: no terminal: skipping the chat; run `careerbot chat`")
     return 0
 
 
@@ -169,12 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer one question (or one per line of standard input)")
     p.add_argument("question", nargs="?", help="the question; omitted: read questions from standard input")
-    p.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    shape.add_argument("--brief", action="store_true", help="brief answers: sources by title, no links or related careers")
     p.add_argument("--top-k", type=int, default=None, metavar="N", help="passages to retrieve")
     p.add_argument("--backend", default=None, metavar="NAME", help="answer backend (default: CAREERBOT_BACKEND)")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="an interactive conversation that keeps context")
+    p.add_argument("--brief", action="store_true", help="start with brief answers (/brief toggles)")
     p.add_argument("--top-k", type=int, default=None, metavar="N")
     p.add_argument("--backend", default=None, metavar="NAME")
     p.set_defaults(func=cmd_chat)

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(
         default=20.0, ge=0, description="`careerbot slack`: on SIGTERM/SIGINT, seconds to finish answers in flight."
     )
+    chat_history_size: int = Field(
+        default=1000, ge=0, description="`careerbot chat`: questions kept in <data_dir>/chat_history (0: none kept)."
+    )
 
     # Slack (the variable names are Slack's own, without the CAREERBOT_ prefix).
     slack_bot_token: SecretStr | None = Field(

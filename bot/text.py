@@ -13,6 +13,7 @@ import unicodedata
 
 __all__ = [
     "normalize",
+    "normalize_with_spans",
     "strip_decorations",
     "anchor",
     "terms",
@@ -44,6 +45,30 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _KEYCAP.sub(" ", text)
     return "".join(" " if _is_decoration(ch) else ch for ch in text).lower()
+
+
+#: Half-width voiced sound marks: NFKC composes them with the kana before them (ｶﾞ → ガ).
+_HALFWIDTH_VOICED_MARKS = "\uff9e\uff9f"
+
+
+def normalize_with_spans(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """`normalize` done piece by piece, with the span of ``text`` each character of the result came from.
+
+    A piece is a character and the marks that NFKC may join to it (combining marks,
+    ｶﾞ's ﾞ, a keycap's ``\u20e3``), so the result is ``normalize(text)``, while NFKC's and
+    lower-casing's changes of length (``①`` → ``1``, ``ｶﾞ`` → ``ガ``) stay traceable: a match
+    ``[i, j)`` in the result was typed as ``text[spans[i][0]:spans[j - 1][1]]``.
+    """
+    starts = [
+        i for i, ch in enumerate(text) if i == 0 or not (unicodedata.category(ch).startswith("M") or ch in _HALFWIDTH_VOICED_MARKS)
+    ]
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    for start, end in zip(starts, [*starts[1:], len(text)][: len(starts)], strict=True):
+        piece = normalize(text[start:end])
+        out.append(piece)
+        spans.extend([(start, end)] * len(piece))
+    return "".join(out), spans
 
 
 def anchor(heading: str) -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.text import anchor, detect_language, normalize, strip_decorations, terms
+from bot.text import anchor, detect_language, normalize, normalize_with_spans, strip_decorations, terms
 
 # (original, normalised) pairs from the design notes: NFKC folds ① and ～, leaves 〜, drops keycaps and emoji.
 NORMALIZE_CASES = [
@@ -19,6 +19,23 @@ NORMALIZE_CASES = [
 @pytest.mark.parametrize(("raw", "expected"), NORMALIZE_CASES)
 def test_normalize_fixture(raw: str, expected: str) -> None:
     assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [raw for raw, _ in NORMALIZE_CASES] + ["ｶﾞｲﾄﾞ", "e\u0301cole", "İ", "\u0301先頭", ""])
+def test_normalize_with_spans_is_normalize_with_a_way_back(raw: str) -> None:
+    norm, spans = normalize_with_spans(raw)
+    assert norm == normalize(raw) and len(spans) == len(norm)
+    assert all(0 <= start < end <= len(raw) for start, end in spans)
+    assert [s for s, _ in spans] == sorted(s for s, _ in spans)
+
+
+def test_a_match_in_normalised_text_maps_back_to_what_was_typed() -> None:
+    raw = "①ｳｪﾌﾞﾃﾞｻﾞｲﾅｰとＳＲＥ"
+    norm, spans = normalize_with_spans(raw)
+    for typed, normalised in (("ｳｪﾌﾞﾃﾞｻﾞｲﾅｰ", "ウェブデザイナー"), ("ＳＲＥ", "sre"), ("①", "1")):
+        i = norm.index(normalised)
+        j = i + len(normalised)
+        assert raw[spans[i][0] : spans[j - 1][1]] == typed
 
 
 def test_terms_are_ascii_words_and_japanese_bigrams() -> None:
