@@ -47,6 +47,8 @@ FOCUS_MIN = 3.0
 FOCUS_MIN_TEXT = 4.5
 FOCUS_SHARE = 0.6
 MAX_FOCUSED_ITEMS = 3
+#: A topic term this rare (idf) that a retrieved unit outside the part asked about holds names what is asked.
+ANCHOR_IDF = 3.5
 MAX_INTRO = 2
 #: In ``prose``, a unit is quoted when it scores this share of the best unit; a further section when its
 #: best unit reaches SECTION_SHARE of the best section's.
@@ -142,7 +144,38 @@ class Composer:
 
     def _plan(self, a: QuestionAnalysis, sections: list[Section], slug: str, careers: Sequence[str],
               trace: list[str]) -> list[Group]:
-        """The groups for one career: its sections of the answering part, by the answer type."""
+        """The groups for one career: what the topic names outside the part asked about, then the part."""
+        named = self._named_elsewhere(a, sections, slug, trace)
+        return named + [g for g in self._by_type(a, sections, slug, careers, trace)
+                        if all(g.section.id != n.section.id for n in named)]
+
+    def _named_elsewhere(self, a: QuestionAnalysis, sections: list[Section], slug: str,
+                         trace: list[str]) -> list[Group]:
+        """A retrieved unit outside the part asked about that holds the topic's rare words (a company, a tool,
+        a technique: 「サイバーエージェントだとDSはどんなことを？」 → its line among the employers)."""
+        if not a.roles:
+            return []
+        rare = {t: w for t, w in a.terms.items() if w >= ANCHOR_IDF}
+        best: tuple[float, Section, Unit] | None = None
+        for s in sections:
+            if self.aspects.role_of(s) in a.roles:
+                continue
+            for u in section_units(s):
+                weight = sum(w for t, w in rare.items() if t in u.terms)
+                if weight >= FOCUS_MIN_TEXT and (best is None or weight > best[0]):
+                    best = (weight, s, u)
+        if best is None:
+            return []
+        _, section, unit = best
+        units = section_units(section)
+        head = next((x for x in units if x.order == unit.parent), unit) if unit.parent is not None else unit
+        trace.append(f"{section.id}: the topic's own words are here, outside the part asked about")
+        text = self._detail(units, head, a) if head.kind == "item" else head.text
+        return [Group(section=section, units=(text,), career=slug)]
+
+    def _by_type(self, a: QuestionAnalysis, sections: list[Section], slug: str, careers: Sequence[str],
+                 trace: list[str]) -> list[Group]:
+        """The groups for one career from its sections of the answering part, by the answer type."""
         answer = a.answer_type
         answering = [s for s in sections if self.aspects.role_of(s) in a.roles] if a.roles else []
         if a.roles and not answering:
@@ -224,17 +257,17 @@ class Composer:
         learning_part = next((s for s in sections if self.aspects.role_of(s) == "learning"), None)
         part = self._part(learning_part) if learning_part is not None else []
         learning = [s for s in part if len(s.breadcrumb) > 2]
-        asked = self._focused_sections(a, learning)
-        if asked:  # 「ポートフォリオは？」, 「『INSPIRED』は役立つ？」: the steps asked about, in full
-            for s in asked[:2]:
+        asked = self._focused_sections(a, learning)[:2]
+        if part and len(part[0].breadcrumb) == 2:  # the part's own lead-in (「AI PMへの道は、技術とビジネスの両輪を…」)
+            intro = [u for u in section_units(part[0]) if u.kind == "sentence"][:MAX_INTRO]
+            if intro:
+                trace.append(f"{part[0].id}: the part's lead-in ({len(intro)})")
+                groups.append(self._group(part[0], intro, slug))
+        if asked and a.aspect is not None and a.aspect.name == "learning":  # 「因果推論はどう勉強する？」
+            for s in asked:
                 trace.append(f"{s.id}: the learning step asked about, in full")
                 groups.append(self._group(s, list(section_units(s)), slug))
             return groups
-        if part:  # the part's own lead-in (「AI PMへの道は、技術とビジネスの両輪を…」)
-            intro = [u for u in section_units(part[0]) if u.kind == "sentence"][:MAX_INTRO]
-            if intro and len(part[0].breadcrumb) == 2:
-                trace.append(f"{part[0].id}: the part's lead-in ({len(intro)})")
-                groups.append(self._group(part[0], intro, slug))
         if starting:  # the article's own lines about starting out (「未経験から目指す場合は…」), outside the steps
             for s in sections:
                 if s in learning:
@@ -253,9 +286,12 @@ class Composer:
             else:
                 trace.append(f"{ladder.id}: the whole ladder ({len(rows)} rows)")
             groups.append(self._group(ladder, rows, slug))
-        if learning:
-            trace.append(f"{slug}: the learning steps in order ({len(learning)})")
+        if learning:  # every step with its aim; a step the topic names (「ポートフォリオ」), in full
+            trace.append(f"{slug}: the learning steps in order ({len(learning)}; {len(asked)} in full)")
             for s in learning:
+                if s in asked:
+                    groups.append(self._group(s, list(section_units(s)), slug))
+                    continue
                 aim = next((u for u in section_units(s) if u.label and u.kind == "item"), None)
                 heading = strip_decorations(s.heading)
                 groups.append(Group(section=s, units=(f"{heading} — {aim.text}" if aim else heading,), career=slug))
@@ -310,9 +346,10 @@ class Composer:
                         groups.append(elsewhere)
                         trace.append(f"{elsewhere.section.id}: where it sets itself against the other career")
                         continue
-                if contrast:
+                if contrast:  # those that set it apart and what follows them; alone, the defining sentence first
                     follow = [units[units.index(u) + 1] for u in contrast if units.index(u) + 1 < len(units)]
-                    picked = sorted({u.order: u for u in contrast[:2] + follow[:2]}.values(), key=lambda u: u.order)[:4]
+                    chosen = ([] if others else [units[0]]) + contrast[:2] + follow[:2]
+                    picked = sorted({u.order: u for u in chosen}.values(), key=lambda u: u.order)[:4]
                     trace.append(f"{section.id}: the sentences that set it apart ({len(picked)})")
                 else:
                     picked = units[:2]
