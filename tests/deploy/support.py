@@ -328,19 +328,6 @@ class Bot:
 # -- fakes ----------------------------------------------------------------------------------------
 
 
-class SlowSlack(FakeSlack):
-    """The fake Slack Web API, answering some methods only after a delay (an answer stays in flight)."""
-
-    def __init__(self, delays: dict[str, float]) -> None:
-        super().__init__()
-        self.delays = delays
-
-    def _api(self, method: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-        result = super()._api(method, body, headers)  # recorded now: tests see the call arrive
-        time.sleep(self.delays.get(method, 0.0))
-        return result
-
-
 def answer_in_thread(fake: FakeSlack, ts: str, timeout: float = 20.0) -> str:
     """The text of the answer posted in the thread of message ``ts`` (waits for it)."""
     [post] = fake.wait_for("chat.postMessage", timeout=timeout, where=lambda c: c.body.get("thread_ts") == ts)

@@ -67,7 +67,7 @@ def test_the_entry_command_runs_passes_its_healthcheck_answers_and_stops_on_sigt
         log = bot.log()
         assert "building the index" not in log  # built at image build time (the Dockerfile's RUN step)
         assert "Traceback" not in log, log
-        assert "stopped: every answer in flight was posted" in log
+        assert "stopped: every accepted answer was posted" in log
     finally:
         ws.close()
 

@@ -161,12 +161,22 @@ def slack_app(fake_slack: FakeSlack, advisor: Advisor, tmp_path: Path):
         }
         settings = make_settings(tmp_path / "data", **values)
         bot = SlackBot(advisor=advisor, settings=settings, http=True)
-        server = SlackHTTPServer(app=bot.app, host="127.0.0.1", port=0).start()
+        bot.resume()
+        server = SlackHTTPServer(
+            app=bot.app,
+            signing_secret=SIGNING_SECRET,
+            host="127.0.0.1",
+            port=0,
+            health=bot.stats,
+            max_connections=settings.slack_http_max_connections,
+            read_timeout=settings.slack_http_read_timeout,
+        ).start()
         running = Running(bot=bot, server=server, fake=fake_slack, settings=settings)
         started.append(running)
         return running
 
     yield start
     for running in started:
-        running.server.shutdown()
+        running.server.shutdown(timeout=1)
+        running.bot.drain(timeout=10)
         running.bot.close()

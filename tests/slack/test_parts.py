@@ -1,9 +1,8 @@
-"""The small parts: settings checks, the `careerbot slack` start-up errors, dedupe, rate limit, token redaction."""
+"""The small parts: settings checks, the `careerbot slack` start-up errors, token redaction, the manifest."""
 
 from __future__ import annotations
 
 import logging
-import threading
 
 import pytest
 
@@ -11,17 +10,7 @@ from bot.cli import main
 from bot.errors import ConfigError
 from bot.logs import RedactSecrets
 from bot.slack.config import check_settings
-from bot.slack.dedupe import SeenKeys
-from bot.slack.ratelimit import RateLimiter
 from tests.conftest import make_settings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.mark.parametrize(
@@ -57,40 +46,6 @@ def test_careerbot_slack_stops_with_one_line(monkeypatch, capsys):
     monkeypatch.setenv("SLACK_API_URL", "ftp://nowhere")
     assert main(["slack", "--http"]) == 2
     assert capsys.readouterr().err.startswith("careerbot: error: SLACK_API_URL:")
-
-
-def test_seen_keys_are_claimed_once_and_forgotten_after_the_ttl():
-    clock = Clock()
-    seen = SeenKeys(ttl_seconds=60, max_keys=3, clock=clock)
-    assert seen.claim("a") and not seen.claim("a")
-    clock.now += 61
-    assert seen.claim("a")
-    for key in "bcd":
-        seen.claim(key)
-    assert len(seen) == 3 and "a" not in seen  # bounded: the oldest goes first
-    winners = []
-    barrier = threading.Barrier(8)
-
-    def race() -> None:
-        barrier.wait()
-        winners.append(seen.claim("same"))
-
-    threads = [threading.Thread(target=race) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert winners.count(True) == 1
-
-
-def test_rate_limit_is_a_sliding_minute_per_user():
-    clock = Clock()
-    limit = RateLimiter(per_minute=2, clock=clock)
-    assert limit.allow("u1") and limit.allow("u1") and not limit.allow("u1")
-    assert limit.allow("u2")
-    clock.now += 60
-    assert limit.allow("u1")
-    assert all(RateLimiter(per_minute=0).allow("u") for _ in range(100))
 
 
 def test_tokens_are_redacted_from_log_records():
