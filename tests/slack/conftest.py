@@ -6,6 +6,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,10 @@ class Running:
     def form(self, fields: dict[str, str]) -> Reply:
         return self.post(urlencode(fields), content_type="application/x-www-form-urlencoded")
 
-    def command(self, text: str, *, channel: str = "C100", user: str = "U1", response: str = "r1") -> Reply:
+    def command(
+        self, text: str, *, channel: str = "C100", user: str = "U1", response: str = "r1", trigger_id: str | None = None
+    ) -> Reply:
+        """A ``/career`` invocation (each with its own trigger id, as Slack sends)."""
         return self.form(
             {
                 "token": "unused",
@@ -116,7 +120,7 @@ class Running:
                 "text": text,
                 "api_app_id": "A111",
                 "response_url": self.fake.response_url(response),
-                "trigger_id": "1.2.3",
+                "trigger_id": trigger_id or f"{time.time_ns()}.{uuid.uuid4().hex[:8]}",
             }
         )
 
