@@ -26,13 +26,17 @@ _SECRET = re.compile(
     r"|(sk-)[A-Za-z0-9_-]{16,})"  # OpenAI-style keys
     r"|(Bearer )[A-Za-z0-9._~+/-]{8,}=*"
 )
+#: The ``user:password@`` of a URL (a proxy's credentials in SLACK_API_URL, a base URL…).
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s@]+@")
 #: Attributes every LogRecord has; anything else on a record is a structured field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
 def redact(text: str) -> str:
-    """``text`` with tokens and keys replaced: ``xoxb-[redacted]``, ``sk-[redacted]``, ``Bearer [redacted]``."""
-    return _SECRET.sub(lambda m: f"{next(g for g in m.groups() if g)}[redacted]", text)
+    """``text`` with tokens and keys replaced: ``xoxb-[redacted]``, ``sk-[redacted]``, ``Bearer [redacted]``,
+    and a URL's credentials: ``https://[redacted]@host/``."""
+    text = _SECRET.sub(lambda m: f"{next(g for g in m.groups() if g)}[redacted]", text)
+    return _URL_CREDENTIALS.sub("[redacted]@", text)
 
 
 class RedactSecrets(logging.Filter):

@@ -37,7 +37,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from slack_bolt import App
 from slack_bolt.context.ack import Ack
@@ -48,6 +47,7 @@ from slack_sdk.webhook import WebhookClient
 from ..answer import Answer, StreamingBackend
 from ..careers import career_title
 from ..errors import ConfigError
+from ..logs import redact
 from ..pipeline import Advisor
 from ..settings import Settings
 from ..text import detect_language
@@ -120,14 +120,6 @@ def _ts_key(ts: str) -> tuple[int, int]:
         return 0, 0
 
 
-def _safe_url(url: str) -> str:
-    """``url`` without any ``user:password@`` part (it may be a proxy's credentials)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="[redacted]@" + parts.netloc.rsplit("@", 1)[1]))
-
-
 def _describe(exc: BaseException) -> str:
     """One line about a failed Web API call, without the request (which may carry a token)."""
     if isinstance(exc, SlackApiError):
@@ -177,8 +169,7 @@ class SlackBot:
         client = WebClient(
             token=settings.slack_bot_token.get_secret_value().strip(),
             base_url=self.api_url,
-            logger=logging.getLogger("bot.slack.web"),
-            retry_handlers=self.retry_handlers,
+            retry_handlers=self.retry_handlers,  # (it logs as slack_sdk: quiet unless --verbose)
         )
         self.identity = self._auth_test(client)
         self.bot_user_id: str | None = self.identity.get("user_id")
@@ -209,7 +200,7 @@ class SlackBot:
     # -- set-up -------------------------------------------------------------------------------
 
     def _auth_test(self, client: WebClient) -> dict[str, Any]:
-        shown = _safe_url(self.api_url)
+        shown = redact(self.api_url)
         where = f"SLACK_API_URL ({shown})" if self.settings.slack_api_url else f"Slack's Web API ({shown})"
         try:
             resp = client.auth_test()

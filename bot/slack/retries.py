@@ -58,7 +58,7 @@ class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
 
     def prepare_for_next_attempt(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> None:
         wait = _retry_after(response) or 0.0
-        log.info("Slack rate limited a call: retrying in %.0f s (Retry-After)", wait)
+        log.debug("Slack rate limited a call: retrying in %.0f s (Retry-After)", wait)
         state.next_attempt_requested = True
         time.sleep(wait + random.random())
         state.increment_current_attempt()

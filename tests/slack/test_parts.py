@@ -54,6 +54,33 @@ def test_tokens_are_redacted_from_log_records():
     )
     assert RedactSecrets().filter(record)
     assert record.getMessage() == "token xoxb-[redacted] and xapp-[redacted], key sk-ant-[redacted]"
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "POST %s", ("https://ops:hunter2@proxy.example/api/x",), None)
+    assert RedactSecrets().filter(record)
+    assert record.getMessage() == "POST https://[redacted]@proxy.example/api/x"
+
+
+@pytest.fixture
+def _restore_logging():
+    """`careerbot slack` configures logging for the process: put back what pytest had."""
+    names = ("", "bot", "slack_sdk", "slack_bolt", "urllib3")
+    saved = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).level) for name in names}
+    yield
+    for name, (handlers, level) in saved.items():
+        logging.getLogger(name).handlers[:] = handlers
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.usefixtures("_restore_logging")
+def test_a_password_in_slack_api_url_is_never_printed(monkeypatch, capsys):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-fine-token")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "abc123def456")
+    monkeypatch.setenv("SLACK_API_URL", "http://ops:hunter2@127.0.0.1:9/api/")
+    monkeypatch.setenv("CAREERBOT_SLACK_MAX_RETRIES", "1")
+    assert main(["slack", "--http", "--port", "0", "--verbose"]) == 2  # verbose: Slack's own debug lines too
+    err = capsys.readouterr().err
+    assert "careerbot: error: SLACK_API_URL: cannot reach SLACK_API_URL (http://[redacted]@127.0.0.1:9/api/)" in err
+    assert "hunter2" not in err and "xoxb-1-fine-token" not in err and "abc123def456" not in err
+    assert "Traceback" not in err
 
 
 def test_the_manifest_declares_what_the_app_handles():
