@@ -105,7 +105,7 @@ class Settings(BaseSettings):
         default=3, ge=0, le=10, description="Retries of a Slack Web API call on 429 (after Retry-After), 5xx and connection errors."
     )
     slack_http_max_connections: int = Field(
-        default=64, ge=1, description="`careerbot slack --http`: connections served at once; more get 503."
+        default=100, ge=1, description="`careerbot slack --http`: connections served at once; more get 503."
     )
     slack_http_read_timeout: float = Field(
         default=10.0, gt=0, description="`careerbot slack --http`: seconds a connection may send nothing before it is closed."

@@ -10,8 +10,8 @@ bolt's own ``App.start()`` server handles one request at a time, so a burst of m
   traceback;
 - every connection has a read timeout (``read_timeout``): a client that stalls is cut off and its thread
   freed (408 when it stalled inside the body);
-- at most ``max_connections`` connections are served at once; one more is answered 503 (Slack retries)
-  without a thread of its own.
+- at most ``max_connections`` connections are served at once; one more waits up to `SLOT_WAIT_SECONDS`
+  for a free slot, then is answered 503 (Slack retries) without a thread of its own.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ HEALTH_PATH = "/healthz"
 MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller
 #: Slack's replay window: a request signed longer ago (or ahead) is refused.
 SIGNATURE_WINDOW_SECONDS = 300
+#: How long a new connection may wait for one of the ``max_connections`` slots before it is refused.
+SLOT_WAIT_SECONDS = 1.0
 #: Refusals for too many connections are logged at most this often (a flood must not flood the log).
 REFUSAL_LOG_SECONDS = 10.0
 
@@ -80,6 +82,8 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._idle:  # counted before its thread starts: `wait_idle` cannot miss it
+            # A burst waits a moment for a free slot (newer connections queue in the listen backlog).
+            self._idle.wait_for(lambda: self._active < self.max_connections, timeout=SLOT_WAIT_SECONDS)
             if self._active >= self.max_connections:
                 self.refused += 1
                 refused, now = self.refused, time.monotonic()
@@ -202,7 +206,7 @@ class SlackHTTPServer:
         host: str,
         port: int,
         health: Callable[[], dict[str, Any]] | None = None,
-        max_connections: int = 64,
+        max_connections: int = 100,
         read_timeout: float = 10.0,
     ) -> None:
         if not 0 <= port <= 65535:
