@@ -124,7 +124,8 @@ def _describe(exc: BaseException) -> str:
     """One line about a failed Web API call, without the request (which may carry a token)."""
     if isinstance(exc, SlackApiError):
         status = getattr(exc.response, "status_code", None)
-        return f"{exc.response.get('error', 'error')}, HTTP {status}" if status else str(exc.response.get("error"))
+        error = str(exc.response.get("error", "error"))
+        return f"{error}, HTTP {status}" if status and status != 200 else error
     return f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
 
 
@@ -293,10 +294,15 @@ class SlackBot:
         return drained
 
     def close(self) -> None:
-        """Take no new work (`drain` first lets the accepted answers finish) and release the store."""
-        self.answers.drain(0)
+        """Take no new work (`drain` first lets the accepted answers finish) and release the store.
+
+        An answer still running keeps the store open: the process is about to exit, and its item stays
+        unfinished in the inbox either way.
+        """
+        left = self.answers.drain(0)
         self.chores.drain(0)
-        self.store.close()
+        if left.running == 0:
+            self.store.close()
 
     # -- listeners: accept work, never call the Web API ----------------------------------------------
 
@@ -703,6 +709,7 @@ class SlackBot:
         )
 
     def _rate_limited(self, language: str) -> SlackMessage:
+        """The note for a user past CAREERBOT_SLACK_RATE_LIMIT_PER_MINUTE (each call counts one refusal)."""
         self.counters.add("rate_limited")
         return self.renderer.text(
             "slack_rate_limited.mrkdwn", language=language, per_minute=self.settings.slack_rate_limit_per_minute

@@ -237,10 +237,13 @@ def _serve(args: argparse.Namespace, settings: Settings, *, http: bool, heartbea
             handler.close()
             handler = None
         signals.interruptible = True  # a second SIGTERM/SIGINT stops waiting
-        drained = bot.drain(timeout=max(0.0, deadline - time.monotonic()))
+        bot.drain(timeout=max(0.0, deadline - time.monotonic()))
         signals.interruptible = False
-        _log_drained(drained, limit=limit, durable=bot.store.durable)
-        return drained.running + drained.unstarted
+        watcher.stop(timeout=1.0)
+        watcher = None
+        left = bot.answers.account()  # counted now, just before the exit: an answer may finish after the bound
+        _log_drained(left, limit=limit, durable=bot.store.durable)
+        return left.running + left.unstarted
     finally:
         signals.interruptible = False
         if watcher is not None:

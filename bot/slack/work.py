@@ -50,6 +50,8 @@ class WorkQueue:
         self._finished = 0
         self._closed = False
         self._stopped = False
+        self._baseline = 0  # jobs finished when `drain` began
+        self._dropped = 0  # jobs `drain` dropped unstarted
         self._cond = threading.Condition()
         self._threads = [
             threading.Thread(target=self._work, name=f"careerbot-{name}-{i}", daemon=True) for i in range(workers)
@@ -104,15 +106,21 @@ class WorkQueue:
         """
         deadline = time.monotonic() + max(0.0, timeout)
         with self._cond:
-            self._closed = True
-            before = self._finished
+            if not self._closed:
+                self._closed = True
+                self._baseline = self._finished
             while self._jobs or self._running:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            unstarted = len(self._jobs)
+            self._dropped += len(self._jobs)
             self._jobs.clear()
             self._stopped = True
             self._cond.notify_all()
-            return Drained(finished=self._finished - before, running=self._running, unstarted=unstarted)
+        return self.account()
+
+    def account(self) -> Drained:
+        """Since `drain` began: jobs finished, still running (a job left running may finish later), dropped."""
+        with self._cond:
+            return Drained(finished=self._finished - self._baseline, running=self._running, unstarted=self._dropped)

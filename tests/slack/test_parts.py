@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import pytest
 
@@ -126,3 +128,40 @@ def test_a_rejected_token_or_an_unreachable_api_stops_the_start(fake_slack, advi
     with pytest.raises(ConfigError, match=r"^SLACK_API_URL: cannot reach"):
         SlackBot(advisor=advisor, settings=make_settings(tmp_path, slack_api_url="http://127.0.0.1:9/api/", **values),
                  http=False)
+
+
+def test_the_work_queue_is_bounded_and_its_drain_counts_each_job_once():
+    from bot.slack.work import WorkQueue
+
+    queue = WorkQueue(name="test", workers=2, capacity=3)
+    gates = [threading.Event() for _ in range(5)]
+    started = threading.Semaphore(0)
+
+    def job(i: int):
+        def run() -> None:
+            started.release()
+            gates[i].wait(30)
+            if i == 1:
+                raise RuntimeError("a failing job is logged and still counted as finished")
+
+        return run
+
+    assert all(queue.submit(job(i)) for i in range(2))
+    assert started.acquire(timeout=30) and started.acquire(timeout=30)  # both workers busy
+    assert all(queue.submit(job(i)) for i in range(2, 5))
+    assert not queue.submit(job(0))  # 3 waiting: full
+    assert queue.submit(lambda: None, force=True)  # resumed work may exceed the bound
+    assert (queue.running, queue.waiting) == (2, 4)
+    gates[0].set()
+    gates[1].set()
+    # Jobs 2 and 3 start on the freed workers and block; the forced job and job 4 stay queued.
+    assert started.acquire(timeout=30) and started.acquire(timeout=30)
+    drained = queue.drain(timeout=0.2)  # counts from here: jobs 0 and 1 finished before
+    assert (drained.finished, drained.running, drained.unstarted) == (0, 2, 2)
+    assert not drained.clean and not queue.submit(lambda: None)  # closed
+    gates[2].set()
+    deadline = time.monotonic() + 30
+    while queue.account().running != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert queue.account() == type(drained)(finished=1, running=1, unstarted=2)  # with the 2 done before: all 6 jobs, each once
+    gates[3].set()
