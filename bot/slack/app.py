@@ -790,7 +790,14 @@ class SlackBot:
                 return clear_status
             except Exception as exc:  # not an assistant thread: fall back to a reaction
                 log.debug("assistant.threads.setStatus refused (%s); using a reaction", exc)
-        if not _quietly(client.reactions_add, channel=msg.channel, timestamp=msg.ts, name=PROGRESS_REACTION):
+        try:
+            client.reactions_add(channel=msg.channel, timestamp=msg.ts, name=PROGRESS_REACTION)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "already_reacted":  # (left by a process that died mid-answer)
+                log.debug("reactions.add failed: %s", _describe(exc))
+                return lambda: None
+        except Exception as exc:  # noqa: BLE001 - progress is a nicety
+            log.debug("reactions.add failed: %s", _describe(exc))
             return lambda: None
 
         def clear_reaction() -> None:

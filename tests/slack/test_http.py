@@ -463,6 +463,15 @@ def test_rate_limit_and_channel_allow_list(slack_app):
     assert not app.fake.calls_to("chat.postMessage", where=in_thread(elsewhere))
 
 
+def test_a_reaction_left_by_an_earlier_process_is_still_cleared(slack_app):
+    app = slack_app()
+    app.fake.fail("reactions.add", "already_reacted")  # the process that died mid-answer had added it
+    ts, _ = app.mention("AI PMの年収は？")
+    app.fake.wait_for("chat.postMessage", where=in_thread(ts))
+    [removed] = app.fake.wait_for("reactions.remove")
+    assert removed.body["timestamp"] == ts
+
+
 def test_a_failure_posts_a_friendly_message_and_clears_progress(slack_app):
     app = slack_app()
     app.fake.fail("chat.postMessage", "internal_error")  # the answer itself cannot be posted
