@@ -19,9 +19,11 @@ its HTTP ``status``, and has no effect):
 - `fail` — the next calls answer ``{"ok": false, "error": …}`` (HTTP 200);
 - `fail_http` — the next calls answer HTTP 429 (with ``Retry-After``), 500 or 503;
 - `drop` — the next calls get no response at all: the connection is closed;
-- `flaky` — from now on, each call fails at random (seeded): 429 or 500;
-- ``delays`` — a method answers only after that many seconds (its call is
-  recorded at once: an answer stays in flight).
+- `flaky` — from now on, each call fails at random: 429 or 500. The draw depends only on
+  the seed, the message's channel and thread, and how many calls that message had, so
+  each question meets the same faults however the threads interleave;
+- ``delays`` — a method answers only after that many seconds, and `hold` — only once the
+  returned event is set (its call is recorded at once: an answer stays in flight).
 """
 
 from __future__ import annotations
@@ -132,7 +134,9 @@ class FakeSlack:
         self.streams: dict[str, dict[str, Any]] = {}
         self._failures: dict[str, list[str]] = {}
         self._faults: dict[str, list[Fault]] = {}
-        self._flaky: dict[str, tuple[random.Random, float, float, str]] = {}
+        self._flaky: dict[str, tuple[int, float, float, str]] = {}
+        self._flaky_calls: dict[str, int] = {}
+        self._holds: dict[str, threading.Event] = {}
         #: Seconds a method waits before it answers (the call is recorded at once).
         self.delays: dict[str, float] = dict(delays or {})
         self._cond = threading.Condition()
@@ -181,14 +185,19 @@ class FakeSlack:
         """From now on each call of ``method`` answers 429 with probability ``rate_limited``, else 500 with
         probability ``server_error`` (a seeded draw per call), with no effect."""
         with self._cond:
-            self._flaky[method] = (random.Random(seed), rate_limited, server_error, retry_after)
+            self._flaky[method] = (seed, rate_limited, server_error, retry_after)
+
+    def hold(self, method: str) -> threading.Event:
+        """From now on calls of ``method`` are recorded, then answered only once the returned event is set."""
+        with self._cond:
+            return self._holds.setdefault(method, threading.Event())
 
     def calls_to(self, method: str, where: Callable[[Call], bool] | None = None) -> list[Call]:
         with self._cond:
             return [c for c in self.calls if c.method == method and (where is None or where(c))]
 
     def wait_for(
-        self, method: str, *, count: int = 1, timeout: float = 15.0, where: Callable[[Call], bool] | None = None
+        self, method: str, *, count: int = 1, timeout: float = 60.0, where: Callable[[Call], bool] | None = None
     ) -> list[Call]:
         """Block until ``count`` calls of ``method`` (matching ``where``) were made; AssertionError on timeout."""
         deadline = time.monotonic() + timeout
@@ -237,10 +246,12 @@ class FakeSlack:
                     self._send(status, payload, "text/plain")
                 elif path.startswith("/api/"):
                     method = path[len("/api/") :]
-                    fault = fake._fault(method)
+                    fault = fake._fault(method, body)
                     if fault is None:
                         result = fake._api(method, body, headers)
                         time.sleep(fake.delays.get(method, 0.0))
+                        if (gate := fake._holds.get(method)) is not None:
+                            gate.wait(120)
                         self._send(200, json.dumps(result), "application/json")
                     else:
                         fake._record(method, body, headers, status=fault.status, result=fault.body())
@@ -279,15 +290,17 @@ class FakeSlack:
     def _next_ts(self) -> str:
         return f"{1800000000 + next(self._ts)}.000100"
 
-    def _fault(self, method: str) -> Fault | None:
+    def _fault(self, method: str, body: dict[str, Any]) -> Fault | None:
         """The fault this call of ``method`` gets, if any."""
         with self._cond:
             queued = self._faults.get(method)
             if queued:
                 return queued.pop(0)
             if method in self._flaky:
-                rng, rate_limited, server_error, retry_after = self._flaky[method]
-                draw = rng.random()
+                seed, rate_limited, server_error, retry_after = self._flaky[method]
+                key = f"{method}:{body.get('channel')}:{body.get('thread_ts') or body.get('ts')}"
+                n = self._flaky_calls[key] = self._flaky_calls.get(key, 0) + 1
+                draw = random.Random(f"{seed}:{key}:{n}").random()
                 if draw < rate_limited:
                     return Fault(429, retry_after)
                 if draw < rate_limited + server_error:
