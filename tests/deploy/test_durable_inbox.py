@@ -46,7 +46,7 @@ def test_kill_9_right_after_the_ack_loses_nothing(image: Image, image_root: Path
         [post] = wait_until(lambda: delivered(fake, first), timeout=120, what="the first answer")
         value = post.body["blocks"][-1]["elements"][0]["negative_button"]["value"]
 
-        fake.delays["reactions.add"] = 60.0  # from now on no answer gets far: they are all in flight
+        gate = fake.hold("reactions.add")  # from now on no answer gets past its first call: all in flight
         asked = []
         for i in range(5):
             ts, status = bot.mention(["データサイエンティストの年収は？", "PdMになるには？"][i % 2], user=f"U{i}")
@@ -65,7 +65,7 @@ def test_kill_9_right_after_the_ack_loses_nothing(image: Image, image_root: Path
         finally:
             db.close()
 
-        fake.delays.clear()
+        gate.set()
         again = start_bot(image_root, fake, http=True)
         again.wait_healthy()
         answered_once(fake, [first, *asked], timeout=180)
