@@ -81,6 +81,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
             return self._active
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        refused, log_it = 0, False
         with self._idle:  # counted before its thread starts: `wait_idle` cannot miss it
             # A burst waits a moment for a free slot (newer connections queue in the listen backlog).
             self._idle.wait_for(lambda: self._active < self.max_connections, timeout=SLOT_WAIT_SECONDS)
@@ -91,7 +92,6 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
                 if log_it:
                     self._refusal_logged = now
             else:
-                refused = 0
                 self._active += 1
         if refused:
             if log_it:

@@ -183,7 +183,7 @@ class FakeSlack:
         self, method: str, *, rate_limited: float, server_error: float, seed: int = 0, retry_after: str = "1"
     ) -> None:
         """From now on each call of ``method`` answers 429 with probability ``rate_limited``, else 500 with
-        probability ``server_error`` (a seeded draw per call), with no effect."""
+        probability ``server_error``, with no effect; the draw is seeded by the message and its call count."""
         with self._cond:
             self._flaky[method] = (seed, rate_limited, server_error, retry_after)
 
