@@ -402,7 +402,9 @@ class FakeSlack:
             channel = body.get("channel", "")
             with self._cond:
                 posted = [
-                    c.body for c in self.calls if c.method == "chat.postMessage" and c.body.get("channel") == channel
+                    c.body
+                    for c in self.calls
+                    if c.method == "chat.postMessage" and c.delivered and c.body.get("channel") == channel
                 ]
             return {"ok": True, "messages": posted[-int(body.get("limit") or 100):], "has_more": False}
         if method == "views.publish":
