@@ -73,8 +73,8 @@ class SlackStore(Protocol):
 
     Contract (the conformance suite in ``tests/slack/store_conformance.py`` checks it):
 
-    - `accept` and `claim` are atomic: of concurrent calls with one key exactly one wins; a won key is
-      remembered for `KEEP_SECONDS`, across restarts. Both commit durably before returning, and so does
+    - `accept` is atomic: of concurrent calls with one item id or event id exactly one wins; both keys are
+      remembered for `KEEP_SECONDS`, across restarts. It commits durably before returning, and so does
       `record_feedback`: the caller acknowledges Slack only afterwards.
     - `unfinished` returns the accepted items not yet finished (pending, or running when the process died),
       oldest first; `expire` moves those accepted before a time to ``expired``.
@@ -91,10 +91,6 @@ class SlackStore(Protocol):
 
     def accept(self, item_id: str, *, kind: str, payload: Mapping[str, Any], event_id: str | None = None) -> bool:
         """Record new work; False (nothing recorded) when ``item_id`` or ``event_id`` was seen before."""
-        ...
-
-    def claim(self, key: str) -> bool:
-        """Remember ``key`` (e.g. the event id of an event that is not queued); False when it was seen before."""
         ...
 
     def start(self, item_id: str) -> int:
@@ -291,10 +287,6 @@ class SQLiteSlackStore:
                 (item_id, kind, json.dumps(dict(payload), ensure_ascii=False), now, now),
             ).rowcount
             return inserted == 1
-
-    def claim(self, key: str) -> bool:
-        with self._tx(durable=True) as db:
-            return _insert_seen(db, key, self._clock())
 
     def start(self, item_id: str) -> int:
         with self._tx() as db:

@@ -86,19 +86,13 @@ class StoreConformance:
         keys = iter(range(8))
         lock = threading.Lock()
 
-        def claim_distinct() -> bool:
+        def accept_distinct() -> bool:
             with lock:
                 n = next(keys)
             return store.accept(f"slack:C2:{n}", kind="message", payload={}, event_id=f"Ev{n}")
 
-        assert race(8, claim_distinct).count(True) == 8  # no false duplicates under contention
+        assert race(8, accept_distinct).count(True) == 8  # no false duplicates under contention
         assert len(store.unfinished()) == 9
-
-    def test_claimed_keys_are_claimed_once_and_shared_with_event_ids(self, store: SlackStore) -> None:
-        assert store.claim("event:EvHome") and not store.claim("event:EvHome")
-        assert race(6, lambda: store.claim("event:EvSame")).count(True) == 1
-        assert store.claim("event:EvX")
-        assert not store.accept("slack:C1:3.0", kind="message", payload={}, event_id="EvX")
 
     def test_items_go_from_pending_to_running_to_finished(self, store: SlackStore, clock: Clock) -> None:
         for n in range(4):
@@ -133,12 +127,11 @@ class StoreConformance:
         assert [i.id for i in store.unfinished()] == ["young"]
         assert store.expire(before=clock.now - 600) == 0
 
-    def test_what_was_accepted_and_claimed_survives_a_restart(self, open_store: OpenStore, clock: Clock) -> None:
+    def test_what_was_accepted_survives_a_restart(self, open_store: OpenStore, clock: Clock) -> None:
         first = open_store(clock)
         first.accept("slack:C1:1.0", kind="message", payload={"text": "a"}, event_id="EvKeep")
         first.accept("slack:C1:2.0", kind="message", payload={})
         first.start("slack:C1:2.0")
-        first.claim("event:EvHomeKeep")
         answer_id = first.record_answer(
             channel="C1", thread_ts="1.0", user="U1", question="q", turns=[], answer="a", section_ids=["s#a"],
             language="ja", confident=True, abstained=False,
@@ -151,7 +144,6 @@ class StoreConformance:
             assert [(i.id, i.state) for i in again.unfinished()] == [("slack:C1:1.0", "pending"), ("slack:C1:2.0", "running")]
             assert not again.accept("slack:C1:1.0", kind="message", payload={})  # a retry after the restart
             assert not again.accept("slack:C1:7.0", kind="message", payload={}, event_id="EvKeep")
-            assert not again.claim("event:EvHomeKeep")
             [row] = again.feedback()
             assert (row.value, row.question, row.section_ids) == ("good", "q", ("s#a",))
         finally:
@@ -163,12 +155,11 @@ class StoreConformance:
         store.accept("done", kind="message", payload={}, event_id="EvDone")
         store.start("done")
         store.finish("done", "done")
-        store.accept("waiting", kind="message", payload={})
-        store.claim("event:EvOld")
+        store.accept("waiting", kind="message", payload={}, event_id="EvWaiting")
         clock.now += KEEP_SECONDS + 1
         store.prune()
         assert [i.id for i in store.unfinished()] == ["waiting"]
-        assert store.claim("event:EvOld") and store.accept("done", kind="message", payload={}, event_id="EvDone")
+        assert store.accept("done", kind="message", payload={}, event_id="EvDone")  # both keys forgotten
         assert not store.accept("waiting", kind="message", payload={})
 
     # -- rate limits -------------------------------------------------------------------------------
