@@ -1,7 +1,9 @@
-"""Benchmark careerbot: index build, warm and cold latency, memory, and a synthetic 10,000-section corpus.
+"""Benchmark careerbot: index build, warm and cold latency, memory, a synthetic 10,000-section corpus, and
+the Slack app under a burst of 20 and 100 simultaneous mentions.
 
-    python bench/run.py                # full run (≈ 2–3 minutes on 2 cores), table for the README
+    python bench/run.py                # full run (≈ 3–4 minutes on 2 cores), tables for the README
     python bench/run.py --quick        # a smoke run on a small synthetic corpus
+    python bench/run.py --slack        # only the Slack load figures
 
 Writes ``bench/out/results.json`` and prints a Markdown table. Targets (2-core
 machine): warm end-to-end p95 ≤ 50 ms; cold ``careerbot ask`` ≤ 3 s; peak RSS
@@ -149,6 +151,97 @@ def bench_synthetic(work: Path, sections: int, questions: list) -> dict:
     }
 
 
+def bench_slack(work: Path, loads: tuple[int, ...], latencies: tuple[float, ...]) -> list[dict]:
+    """The real Slack app over HTTP (signed requests) against the local fake Web API, under bursts of mentions.
+
+    Each burst sends ``n`` mentions at once (one connection each). Per question: the acknowledgement's time
+    (the HTTP reply) and the answer's (from sending to the answer's ``chat.postMessage`` reaching the fake).
+    ``latency`` is added to every Web API call an answer makes, as a stand-in for Slack's round trips.
+    """
+    import threading
+    import urllib.request
+
+    from bot.slack.app import SlackBot
+    from bot.slack.server import SlackHTTPServer
+    from tests.slack.fake_slack import FakeSlack
+    from tests.slack.slack_events import event_callback, mention_event, new_ts, sign
+
+    secret = "benchsigningsecret0000"
+    questions = [q.question for q in load_question_sets([ROOT / "knowledge" / "questions"]) if not q.turns][:100]
+    rows = []
+    for latency in latencies:
+        calls = ("reactions.add", "reactions.remove", "conversations.replies", "chat.postMessage")
+        fake = FakeSlack(delays=dict.fromkeys(calls, latency)).start()
+        settings = load_settings(
+            data_dir=work / f"slack-{latency}", knowledge_dir=work / "knowledge", slack_bot_token="xoxb-bench-1",
+            slack_signing_secret=secret, slack_api_url=fake.api_url, slack_rate_limit_per_minute=0,
+            threads=1,  # one numeric thread per query: answers are composed several at a time
+        )
+        bot = SlackBot(advisor=Advisor(settings=settings), settings=settings, http=True)
+        server = SlackHTTPServer(app=bot.app, signing_secret=secret, host="127.0.0.1", port=0).start()
+        try:
+            for n in loads:
+                barrier = threading.Barrier(n)
+                sent: dict[str, tuple[float, float, int]] = {}
+
+                def send(i: int) -> None:
+                    ts = new_ts()
+                    body = json.dumps(event_callback(mention_event(questions[i % len(questions)], ts=ts,
+                                                                   channel=f"C{i % 5}", user=f"U{i}")))
+                    req = urllib.request.Request(
+                        f"{server.url}/slack/events", data=body.encode(), method="POST",
+                        headers={"Content-Type": "application/json", **sign(body, secret=secret)},
+                    )
+                    barrier.wait()
+                    start = time.monotonic()
+                    with urllib.request.urlopen(req, timeout=60) as resp:
+                        sent[ts] = (start, time.monotonic() - start, resp.status)
+
+                threads = [threading.Thread(target=send, args=(i,)) for i in range(n)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                posts = fake.wait_for(
+                    "chat.postMessage", count=n, timeout=600, where=lambda c: c.body.get("thread_ts") in sent
+                )
+                answered = {c.body["thread_ts"]: c.at for c in posts}
+                answer_ms = [(answered[ts] - start) * 1000 for ts, (start, _, _) in sent.items()]
+                ack_ms = [ack * 1000 for _, ack, _ in sent.values()]
+                rows.append({
+                    "mentions": n,
+                    "web_api_latency_ms": latency * 1000,
+                    "acked_200": sum(status == 200 for _, _, status in sent.values()),
+                    "ack_p95_ms": percentile(ack_ms, 95),
+                    "ack_max_ms": max(ack_ms),
+                    "answer_p50_ms": percentile(answer_ms, 50),
+                    "answer_p95_ms": percentile(answer_ms, 95),
+                    "answer_max_ms": max(answer_ms),
+                    "answers_per_s": n / (max(answered.values()) - min(start for start, _, _ in sent.values())),
+                })
+        finally:
+            server.shutdown(timeout=1)
+            bot.drain(timeout=30)
+            bot.close()
+            fake.stop()
+    return rows
+
+
+def slack_markdown(rows: list[dict]) -> str:
+    lines = [
+        "| mentions at once | Web API round trip | acked 200 | ack p95 / max | answer p50 / p95 / max | answers/s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['mentions']} | {r['web_api_latency_ms']:.0f} ms | {r['acked_200']}/{r['mentions']} "
+            f"| {r['ack_p95_ms']:.0f} / {r['ack_max_ms']:.0f} ms "
+            f"| {r['answer_p50_ms']:.0f} / {r['answer_p95_ms']:.0f} / {r['answer_max_ms']:.0f} ms "
+            f"| {r['answers_per_s']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def markdown(results: dict) -> str:
     s, y = results["shipped"], results["synthetic"]
     rows = [
@@ -173,20 +266,28 @@ def markdown(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small synthetic corpus and one repeat (smoke test)")
+    parser.add_argument("--slack", action="store_true", help="only the Slack load figures")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "results.json")
     args = parser.parse_args()
     questions = load_question_sets([ROOT / "knowledge" / "questions"])
     with tempfile.TemporaryDirectory(prefix="careerbot-bench-") as tmp:
         work = Path(tmp)
         shutil.copytree(ROOT / "knowledge", work / "knowledge")
-        results = {
+        results: dict = {
             "machine": {"cores": available_cores(), "python": platform.python_version(), "platform": platform.platform()},
-            "shipped": bench_shipped(work, questions, repeats=1 if args.quick else 3),
-            "synthetic": bench_synthetic(work, 300 if args.quick else 10_000, questions),
         }
+        if not args.slack:
+            results["shipped"] = bench_shipped(work, questions, repeats=1 if args.quick else 3)
+            results["synthetic"] = bench_synthetic(work, 300 if args.quick else 10_000, questions)
+        results["slack"] = bench_slack(work, loads=(20, 100), latencies=(0.0,) if args.quick else (0.0, 0.1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.slack and args.out.is_file():  # keep the other figures of an earlier full run
+        results = {**json.loads(args.out.read_text(encoding="utf-8")), **results}
     args.out.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    print(markdown(results))
+    if "shipped" in results and "synthetic" in results:
+        print(markdown(results))
+        print()
+    print(slack_markdown(results["slack"]))
 
 
 if __name__ == "__main__":

@@ -2,28 +2,35 @@
 
 ``careerbot slack`` writes ``<data_dir>/heartbeat.json`` when it starts, every
 `BEAT_SECONDS` while it runs, whenever its state changes (connected, articles
-served) and when it stops. Each write is atomic (a temporary file, then a rename),
-so a reader never sees half a file::
+served, a reply that could not be posted) and when it stops. Each write is atomic
+(a temporary file, then a rename), so a reader never sees half a file::
 
     {"state": "running", "mode": "socket", "connected": true, "articles": 4, "passages": 122,
-     "pid": 7, "host": "3f2a…", "time": 1795000000.1, "started": 1794999990.5, "version": "0.1.0"}
+     "pid": 7, "host": "3f2a…", "time": 1795000000.1, "started": 1794999990.5, "version": "0.1.0",
+     "stats": {"answered": 12, "undelivered": 0, "busy": 0, …}, "problems": []}
 
-``careerbot health`` exits 0 when the heartbeat is fresh (younger than
-``--max-age``, default `MAX_AGE_SECONDS`), the state is ``running``, Slack is
-connected and at least one article is served; otherwise it exits 1 with one line
-saying why. It needs no Slack library and no index: it is the container's
-HEALTHCHECK, and works the same in Socket Mode and HTTP mode.
+When the data dir cannot be written, the heartbeat goes to `fallback_heartbeat_path` (a
+folder of the temporary directory named after the data dir) and says so in ``problems``.
+
+``careerbot health`` reads whichever of the two is newer and exits 0 when it is fresh
+(younger than ``--max-age``, default `MAX_AGE_SECONDS`), the state is ``running``, Slack
+is connected and at least one article is served; otherwise it exits 1 with one line
+saying why. Replies that could not be posted and the problems are added to that line.
+It needs no Slack library and no index: it is the container's HEALTHCHECK, and works
+the same in Socket Mode and HTTP mode.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import socket
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +43,9 @@ __all__ = [
     "MAX_AGE_SECONDS",
     "Heartbeat",
     "check_heartbeat",
+    "fallback_heartbeat_path",
     "heartbeat_path",
+    "heartbeat_paths",
     "register",
 ]
 
@@ -55,18 +64,45 @@ def heartbeat_path(settings: Settings) -> Path:
     return settings.data_dir / HEARTBEAT_FILE
 
 
-class Heartbeat:
-    """Writes the heartbeat file of one ``careerbot slack`` process (``mode``: socket or http)."""
+def fallback_heartbeat_path(settings: Settings) -> Path:
+    """Where the heartbeat goes when the data dir cannot be written: a temporary folder named after the data dir."""
+    digest = hashlib.sha256(str(settings.data_dir.resolve()).encode("utf-8")).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"careerbot-{os.getuid() if hasattr(os, 'getuid') else 0}-{digest}" / HEARTBEAT_FILE
 
-    def __init__(self, path: Path, *, mode: Literal["socket", "http"]) -> None:
+
+def heartbeat_paths(settings: Settings) -> list[Path]:
+    """Both places a heartbeat may be, the usual one first."""
+    return [heartbeat_path(settings), fallback_heartbeat_path(settings)]
+
+
+class Heartbeat:
+    """Writes the heartbeat file of one ``careerbot slack`` process (``mode``: socket or http).
+
+    When ``path`` cannot be written and a ``fallback`` is given, the heartbeat is written there,
+    with the reason among its ``problems``; `OSError` only when neither can be written.
+    """
+
+    def __init__(self, path: Path, *, mode: Literal["socket", "http"], fallback: Path | None = None) -> None:
         self.path = path
+        self.fallback = fallback
         self.mode = mode
         self.started = time.time()
         self.last: dict[str, Any] = {}
         self.written_at = 0.0
+        #: Where the last heartbeat was written.
+        self.written_to: Path | None = None
 
-    def beat(self, *, state: State, connected: bool, articles: int, passages: int = 0) -> None:
-        """Write the heartbeat now (atomically); an unwritable folder is reported once by the caller's log."""
+    def beat(
+        self,
+        *,
+        state: State,
+        connected: bool,
+        articles: int,
+        passages: int = 0,
+        stats: Mapping[str, Any] | None = None,
+        problems: Sequence[str] = (),
+    ) -> None:
+        """Write the heartbeat now (atomically), to ``path`` or else to ``fallback``."""
         data = {
             "state": state,
             "mode": self.mode,
@@ -78,16 +114,30 @@ class Heartbeat:
             "time": time.time(),
             "started": self.started,
             "version": __version__,
+            "stats": dict(stats or {}),
+            "problems": list(problems),
         }
-        _write_atomically(self.path, json.dumps(data, ensure_ascii=False) + "\n")
+        try:
+            _write_atomically(self.path, json.dumps(data, ensure_ascii=False) + "\n")
+            self.written_to = self.path
+        except OSError as exc:
+            if self.fallback is None:
+                raise
+            reason = exc.strerror or exc.__class__.__name__
+            data["problems"].append(f"cannot write {self.path} ({reason}): the data dir is not writable")
+            _write_atomically(self.fallback, json.dumps(data, ensure_ascii=False) + "\n")
+            self.written_to = self.fallback
         self.last = data
         self.written_at = time.monotonic()
 
-    def due(self, *, state: State, connected: bool, articles: int, interval: float = BEAT_SECONDS) -> bool:
+    def due(
+        self, *, state: State, connected: bool, articles: int, undelivered: int = 0, interval: float = BEAT_SECONDS
+    ) -> bool:
         """Whether `beat` should run: something changed since the last write, or ``interval`` passed."""
         if not self.last:
             return True
-        changed = (self.last["state"], self.last["connected"], self.last["articles"]) != (state, connected, articles)
+        last = (self.last["state"], self.last["connected"], self.last["articles"], self.last["stats"].get("undelivered", 0))
+        changed = last != (state, connected, articles, undelivered)
         return changed or time.monotonic() - self.written_at >= interval
 
 
@@ -116,16 +166,42 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def check_heartbeat(path: Path, *, max_age: float = MAX_AGE_SECONDS, now: float | None = None) -> tuple[bool, str]:
-    """(healthy, one line saying why) for the heartbeat at ``path``."""
-    now = time.time() if now is None else now
+def _read_heartbeat(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        state, mode, at = str(data["state"]), str(data["mode"]), float(data["time"])
-        connected, articles, pid = bool(data["connected"]), int(data["articles"]), int(data["pid"])
     except FileNotFoundError:
-        return False, f"no heartbeat at {path}: careerbot slack is not running with this CAREERBOT_DATA_DIR (or not yet)"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None
+    return data if isinstance(data, dict) else {"_invalid": type(data).__name__}
+
+
+def check_heartbeat(
+    paths: Path | Sequence[Path], *, max_age: float = MAX_AGE_SECONDS, now: float | None = None
+) -> tuple[bool, str]:
+    """(healthy, one line saying why) from the newest of the heartbeats at ``paths`` (the usual one first)."""
+    now = time.time() if now is None else now
+    candidates = [paths] if isinstance(paths, Path) else list(paths)
+    found: list[tuple[float, Path, dict[str, Any]]] = []
+    for path in candidates:
+        try:
+            data = _read_heartbeat(path)
+            if data is None:
+                continue
+            at = float(data["time"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return False, f"unreadable heartbeat {path}: {exc.__class__.__name__}: {exc}"
+        found.append((at, path, data))
+    if not found:
+        return False, (
+            f"no heartbeat at {candidates[0]}: careerbot slack is not running with this CAREERBOT_DATA_DIR (or not yet)"
+        )
+    at, path, data = max(found, key=lambda f: f[0])
+    try:
+        state, mode = str(data["state"]), str(data["mode"])
+        connected, articles, pid = bool(data["connected"]), int(data["articles"]), int(data["pid"])
+        stats = dict(data.get("stats") or {})
+        problems = [str(p) for p in data.get("problems") or []]
+        undelivered = int(stats.get("undelivered", 0))
+    except (ValueError, KeyError, TypeError) as exc:
         return False, f"unreadable heartbeat {path}: {exc.__class__.__name__}: {exc}"
     age = now - at
     who = f"careerbot slack (pid {pid}, {mode} mode)"
@@ -141,11 +217,14 @@ def check_heartbeat(path: Path, *, max_age: float = MAX_AGE_SECONDS, now: float 
     if articles < 1:
         return False, f"{who} serves no articles (is CAREERBOT_KNOWLEDGE_DIR empty?)"
     link = "connected" if mode == "socket" else "serving HTTP"
-    return True, f"healthy: {who}, {link}, {articles} articles, heartbeat {age:.0f} s ago"
+    notes = [f"{undelivered} replies could not be posted"] if undelivered else []
+    notes += problems
+    tail = "".join(f"; {note}" for note in notes)
+    return True, f"healthy: {who}, {link}, {articles} articles, heartbeat {age:.0f} s ago{tail}"
 
 
 def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
-    ok, line = check_heartbeat(heartbeat_path(settings), max_age=args.max_age)
+    ok, line = check_heartbeat(heartbeat_paths(settings), max_age=args.max_age)
     if ok:
         print(line, flush=True)
         return 0

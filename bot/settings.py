@@ -105,7 +105,25 @@ class Settings(BaseSettings):
         default_factory=list, description="Comma-separated channel ids to serve (empty: all)."
     )
     slack_rate_limit_per_minute: int = Field(default=10, ge=0, description="Questions per user per minute (0: no limit).")
-    feedback_db: Path | None = Field(default=None, description="Feedback SQLite file (default: <data_dir>/feedback.sqlite3).")
+    feedback_db: Path | None = Field(
+        default=None, description="SQLite file of the Slack app's state: inbox, answers, feedback (default: <data_dir>/feedback.sqlite3)."
+    )
+    slack_workers: int = Field(default=8, ge=1, le=256, description="`careerbot slack`: answers composed at once.")
+    slack_queue_size: int = Field(
+        default=200, ge=0, description="`careerbot slack`: accepted questions waiting for a worker; beyond, the asker is told to retry."
+    )
+    slack_resume_within: float = Field(
+        default=600.0, ge=0, description="`careerbot slack`: on start, unfinished questions accepted this many seconds ago or less are answered."
+    )
+    slack_max_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries of a Slack Web API call on 429 (after Retry-After), 5xx and connection errors."
+    )
+    slack_http_max_connections: int = Field(
+        default=100, ge=1, description="`careerbot slack --http`: connections served at once; more get 503."
+    )
+    slack_http_read_timeout: float = Field(
+        default=10.0, gt=0, description="`careerbot slack --http`: seconds a connection may send nothing before it is closed."
+    )
 
     # LLM answer backends (the API variables are the SDKs' own, without the CAREERBOT_ prefix).
     llm_model: str = Field(default="", description="Model name for the openai / anthropic backends.")

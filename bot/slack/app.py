@@ -2,55 +2,64 @@
 
 Contract, whatever the transport (HTTP or Socket Mode):
 
-- Every request is acknowledged at once (``process_before_response=False``: bolt
-  acks, then runs the listener in its thread pool), so Slack's 3-second limit holds
-  however long an answer takes.
-- Each question is answered exactly once, in the thread of the question: repeats
-  of an ``event_id`` (Slack's retries) and second deliveries of one message (an
-  ``app_mention`` and a ``message`` event) are dropped; so are the bot's own
-  messages, other bots', edits, deletions and other subtypes.
-- In a thread the bot has answered, follow-ups need no mention (unless
-  ``CAREERBOT_SLACK_REQUIRE_MENTION``); the thread's earlier human messages are the
-  conversation history given to `Advisor.ask`.
-- Progress is shown (assistant thread status, else an :hourglass_flowing_sand:
-  reaction) and always cleared; a failure posts a short apology and is logged.
-- With a backend that streams (``openai``, ``anthropic``), the answer is shown
-  while the model writes it (`bot.slack.stream`: Slack's streaming API, else a
-  placeholder updated at most once a second), then replaced by the final answer,
-  rendered exactly as a non-streamed one (sources, confidence, feedback buttons).
+- **Acknowledging never waits for an answer.** Listeners run in the thread that received the request
+  (``process_before_response=True``) and only *accept* work: they record it durably in the store's inbox
+  (`bot.slack.store`), hand it to a bounded `WorkQueue` and return, which acknowledges. Answers are
+  composed on the queue's own workers; Web API calls that are not answers (the Home tab, a thanks) on a
+  second, small queue. So ``/career`` and 👍/👎 are acknowledged at once however many answers are in flight.
+- **Accepted work is not lost.** An item is committed before the acknowledgement and marked finished once
+  answered; at start-up `resume` answers what a previous process left unfinished (accepted at most
+  CAREERBOT_SLACK_RESUME_WITHIN seconds ago). A feedback click is committed before it is acknowledged.
+- **Each question is answered exactly once**, in the thread of the question: the ``event_id`` (Slack's
+  retries) and ``channel:ts`` (one message delivered as ``app_mention`` and ``message``) are dedup keys kept
+  by the store, across restarts. The bot's own messages, other bots', edits, deletions and other subtypes are
+  ignored.
+- **Busy is said, not hidden.** When the queue is full the asker is told to try again
+  (``slack_busy.mrkdwn.j2``), at once.
+- **Slack's errors are retried** (429 after ``Retry-After``, 5xx and connection errors with backoff:
+  `bot.slack.retries`). A reply that still cannot be posted is logged with its question id and counted
+  (`stats`, shown by ``careerbot health`` and ``/healthz``).
+- In a thread the bot has answered, follow-ups need no mention (unless CAREERBOT_SLACK_REQUIRE_MENTION); the
+  thread's earlier human messages are the conversation history given to `Advisor.ask`.
+- Progress is shown (assistant thread status, else an :hourglass_flowing_sand: reaction) and always
+  cleared; a failure posts a short apology and is logged.
+- With a backend that streams (``openai``, ``anthropic``), the answer is shown while the model writes it
+  (`bot.slack.stream`), then replaced by the final answer, rendered exactly as a non-streamed one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-import sqlite3
+import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App
 from slack_bolt.context.ack import Ack
-from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
 
 from ..answer import Answer, StreamingBackend
 from ..careers import career_title
 from ..errors import ConfigError
+from ..logs import redact
 from ..pipeline import Advisor
 from ..settings import Settings
 from ..text import detect_language
 from .config import check_settings
-from .dedupe import SeenKeys
-from .feedback import FeedbackStore
 from .mrkdwn import escape, mentions_other_user, question_text
-from .ratelimit import RateLimiter
 from .render import FEEDBACK_ACTION, Renderer, SlackMessage, parse_feedback_value
+from .retries import retry_handlers
+from .store import FinalState, SlackStore, WorkItem, open_store
 from .stream import DraftReply, StreamSupport
+from .work import Drained, WorkQueue
 
-__all__ = ["SLASH_COMMAND", "SlackBot"]
+__all__ = ["SLASH_COMMAND", "Incoming", "SlackBot"]
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +68,17 @@ PROGRESS_REACTION = "hourglass_flowing_sand"
 HISTORY_TURNS = 10
 REPLIES_PAGE = 200
 REPLIES_PAGES = 5
-LISTENER_THREADS = 16
+#: Workers and queue of the small jobs that are not answers (Home tab, welcome, thanks, notices).
+CHORE_WORKERS = 2
+CHORE_CAPACITY = 500
+#: How often finished inbox items, old dedup keys and rate-limit hits are pruned.
+PRUNE_SECONDS = 3600.0
 DEFAULT_API_URL = "https://slack.com/api/"
 #: Message subtypes that are still a person asking something.
 _USER_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+#: Inbox item kinds and the modes of a message item.
+MESSAGE, COMMAND = "message", "command"
+ANSWER, FOLLOW_UP = "answer", "follow_up"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +102,15 @@ class Incoming:
     def in_thread(self) -> bool:
         return bool(self.thread_ts) and self.thread_ts != self.ts
 
+    @property
+    def question_id(self) -> str:
+        """``slack:<channel>:<ts>``: the inbox item, the dedup key and the ``bot.answers`` log record's id."""
+        return f"slack:{self.channel}:{self.ts}"
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Incoming:
+        return cls(**{f.name: payload.get(f.name) for f in dataclasses.fields(cls)})
+
 
 def _ts_key(ts: str) -> tuple[int, int]:
     whole, _, frac = (ts or "0").partition(".")
@@ -95,23 +120,43 @@ def _ts_key(ts: str) -> tuple[int, int]:
         return 0, 0
 
 
+def _describe(exc: BaseException) -> str:
+    """One line about a failed Web API call, without the request (which may carry a token)."""
+    if isinstance(exc, SlackApiError):
+        status = getattr(exc.response, "status_code", None)
+        error = str(exc.response.get("error", "error"))
+        return f"{error}, HTTP {status}" if status and status != 200 else error
+    return f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+
+
+class Counters:
+    """Thread-safe counts of what happened since start (shown in the heartbeat and ``/healthz``)."""
+
+    NAMES = ("answered", "apologized", "undelivered", "busy", "rate_limited", "resumed", "expired")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(self.NAMES, 0)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += n
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
 class SlackBot:
     """The Slack surface of an `Advisor`; ``bot.app`` is the bolt `App` to serve (HTTP) or connect (Socket Mode).
 
-    ``http`` selects which credentials are required (see `check_settings`). The
-    Web API client goes through ``settings.slack_api_url`` when set. Raises
-    `ConfigError` for missing or rejected settings (the token is never shown).
+    ``http`` selects which credentials are required (see `check_settings`). The Web API client goes through
+    ``settings.slack_api_url`` when set and retries as `bot.slack.retries` says. ``store`` defaults to
+    `open_store` (SQLite at CAREERBOT_FEEDBACK_DB). Call `resume` before serving, `drain` and `close` to stop.
+    Raises `ConfigError` for missing or rejected settings (the token is never shown).
     """
 
-    def __init__(
-        self,
-        *,
-        advisor: Advisor,
-        settings: Settings,
-        http: bool,
-        feedback: FeedbackStore | None = None,
-        listener_threads: int = LISTENER_THREADS,
-    ) -> None:
+    def __init__(self, *, advisor: Advisor, settings: Settings, http: bool, store: SlackStore | None = None) -> None:
         check_settings(settings, http=http)
         if os.environ.get("SLACK_CLIENT_ID") and os.environ.get("SLACK_CLIENT_SECRET"):
             # bolt would switch to its multi-workspace OAuth flow and ignore SLACK_BOT_TOKEN.
@@ -121,16 +166,20 @@ class SlackBot:
         self.settings = settings
         self.api_url = settings.slack_api_url or DEFAULT_API_URL
         assert settings.slack_bot_token is not None  # check_settings
+        self.retry_handlers = retry_handlers(max_retries=settings.slack_max_retries)
         client = WebClient(
             token=settings.slack_bot_token.get_secret_value().strip(),
             base_url=self.api_url,
-            logger=logging.getLogger("bot.slack.web"),
+            retry_handlers=self.retry_handlers,  # (it logs as slack_sdk: quiet unless --verbose)
         )
         self.identity = self._auth_test(client)
+        self.bot_user_id: str | None = self.identity.get("user_id")
+        self.bot_id: str | None = self.identity.get("bot_id")
         self.renderer = Renderer(prompts=advisor.prompts, max_question_chars=settings.max_question_chars)
-        self.feedback = feedback or FeedbackStore(path=settings.feedback_path)
-        self.seen = SeenKeys()
-        self.limiter = RateLimiter(per_minute=settings.slack_rate_limit_per_minute)
+        self.store = store or open_store(settings)
+        self.counters = Counters()
+        self.answers = WorkQueue(name="answers", workers=settings.slack_workers, capacity=settings.slack_queue_size)
+        self.chores = WorkQueue(name="chores", workers=CHORE_WORKERS, capacity=CHORE_CAPACITY)
         secret = settings.slack_signing_secret.get_secret_value().strip() if settings.slack_signing_secret else ""
         bolt_log = logging.getLogger("bot.slack.bolt")
         if not any(isinstance(f, _SameTokenNotice) for f in bolt_log.filters):
@@ -139,21 +188,21 @@ class SlackBot:
             client=client,
             signing_secret=secret,
             request_verification_enabled=http,
-            process_before_response=False,
-            listener_executor=ThreadPoolExecutor(max_workers=listener_threads, thread_name_prefix="careerbot-slack"),
-            logger=logging.getLogger("bot.slack.bolt"),
+            process_before_response=True,  # listeners only accept work: they ack in the request's own thread
+            logger=bolt_log,
         )
         self._home: tuple[Any, dict[str, Any]] | None = None  # (the knowledge it shows, the view)
         self._welcomed: set[str] = set()
+        self._welcomed_lock = threading.Lock()
+        self._pruned = time.monotonic()
         self.stream_support = StreamSupport()
         self._register()
 
     # -- set-up -------------------------------------------------------------------------------
 
     def _auth_test(self, client: WebClient) -> dict[str, Any]:
-        where = (
-            f"SLACK_API_URL ({self.api_url})" if self.settings.slack_api_url else f"Slack's Web API ({self.api_url})"
-        )
+        shown = redact(self.api_url)
+        where = f"SLACK_API_URL ({shown})" if self.settings.slack_api_url else f"Slack's Web API ({shown})"
         try:
             resp = client.auth_test()
         except SlackApiError as exc:
@@ -162,13 +211,12 @@ class SlackBot:
                 "expected a valid xoxb- token of an installed app"
             ) from None
         except Exception as exc:
-            raise ConfigError(f"SLACK_API_URL: cannot reach {where}: {exc.__class__.__name__}: {exc}") from None
+            raise ConfigError(f"SLACK_API_URL: cannot reach {where}: {_describe(exc)}") from None
         log.info("connected as %s (bot user %s) in team %s", resp.get("user"), resp.get("user_id"), resp.get("team"))
         return dict(resp.data) if isinstance(resp.data, dict) else {}
 
     def _register(self) -> None:
         app = self.app
-        app.use(self._skip_repeats)
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
         app.event("app_home_opened")(self._on_home_opened)
@@ -190,49 +238,80 @@ class SlackBot:
             logger=logging.getLogger("bot.slack.socket"),
         )
 
-    def drain(self, timeout: float) -> int:
-        """Let the answers in flight (and those already queued) finish, waiting at most ``timeout`` seconds.
+    def resume(self) -> int:
+        """Queue the work a previous process accepted and did not finish; returns how many items.
 
-        Call it after the transport stopped taking requests: no new listener runs from here on.
-        Returns how many listeners are still running (0: all finished).
+        Items accepted more than CAREERBOT_SLACK_RESUME_WITHIN seconds ago are given up (logged, counted).
+        An item that was being answered when the process died is first checked against its thread, so an
+        answer that was posted is not posted again.
         """
-        import time
+        within = self.settings.slack_resume_within
+        expired = self.store.expire(before=time.time() - within)
+        if expired:
+            self.counters.add("expired", expired)
+            log.warning(
+                "%d unfinished question(s) accepted more than %g s ago are not answered (CAREERBOT_SLACK_RESUME_WITHIN)",
+                expired,
+                within,
+            )
+        items = self.store.unfinished()
+        for item in items:
+            self.answers.submit(self._job(item), force=True)  # accepted already: the bound is for new work
+        if items:
+            self.counters.add("resumed", len(items))
+            log.info("resuming %d question(s) accepted before the restart and not yet answered", len(items))
+        self.store.prune()
+        return len(items)
 
-        executor = self.app.listener_runner.listener_executor
-        executor.shutdown(wait=False)  # idle workers exit; busy ones finish their work (and the queue) first
-        workers = list(getattr(executor, "_threads", ()))  # a ThreadPoolExecutor's worker threads
+    def maintain(self) -> None:
+        """Periodic housekeeping (from the main loop): prune the store once every `PRUNE_SECONDS`."""
+        if time.monotonic() - self._pruned >= PRUNE_SECONDS:
+            self._pruned = time.monotonic()
+            try:
+                self.store.prune()
+            except Exception as exc:  # noqa: BLE001 - housekeeping must not stop the bot
+                log.warning("could not prune the Slack store: %s", exc)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts since start, the queue, and the store's state: for the heartbeat and ``/healthz`` (no secrets)."""
+        return {
+            **self.counters.snapshot(),
+            "waiting": self.answers.waiting,
+            "in_progress": self.answers.running,
+            "store_durable": self.store.durable,
+            **({"store_problem": self.store.problem} if self.store.problem else {}),
+        }
+
+    def drain(self, timeout: float) -> Drained:
+        """Finish the accepted answers (running and queued), waiting at most ``timeout`` seconds; what was left.
+
+        Call it after the transport stopped taking requests. What is left stays unfinished in the inbox: a
+        durable store has it answered by the next start (`resume`).
+        """
         deadline = time.monotonic() + timeout
-        for worker in workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
-        return sum(worker.is_alive() for worker in workers)
+        drained = self.answers.drain(timeout)
+        self.chores.drain(max(0.0, min(1.0, deadline - time.monotonic())))
+        return drained
 
     def close(self) -> None:
-        """Run no new listener (`drain` first lets answers in flight finish) and release the feedback store."""
-        self.app.listener_runner.listener_executor.shutdown(wait=False, cancel_futures=True)
-        self.feedback.close()
+        """Take no new work (`drain` first lets the accepted answers finish) and release the store.
 
-    # -- middleware ------------------------------------------------------------------------------
+        An answer still running keeps the store open: the process is about to exit, and its item stays
+        unfinished in the inbox either way.
+        """
+        left = self.answers.drain(0)
+        self.chores.drain(0)
+        if left.running == 0:
+            self.store.close()
 
-    def _skip_repeats(self, body: dict[str, Any], request: Any, next: Callable[[], None]) -> BoltResponse | None:
-        """Acknowledge and drop an Events API delivery whose ``event_id`` was already seen (a retry)."""
-        if isinstance(body, dict) and body.get("type") == "event_callback":
-            event_id = body.get("event_id")
-            if event_id and not self.seen.claim(f"event:{event_id}"):
-                retry = (request.headers.get("x-slack-retry-num") or ["?"])[0]
-                reason = (request.headers.get("x-slack-retry-reason") or ["?"])[0]
-                log.info("skipped repeated event %s (retry %s, %s)", event_id, retry, reason)
-                return BoltResponse(status=200, body="")
-        next()
-        return None
-
-    # -- events ------------------------------------------------------------------------------------
+    # -- listeners: accept work, never call the Web API ----------------------------------------------
 
     def _incoming(self, event: dict[str, Any], context: Any) -> Incoming | None:
         """The event as a user's message, or None when it is not one to answer (bots, edits, ourselves)."""
         if event.get("subtype") not in _USER_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):
             return None
         user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
-        if not user or not channel or not ts or user == context.bot_user_id:
+        if not user or not channel or not ts or user == self.bot_user_id:
             return None
         return Incoming(
             channel=channel,
@@ -244,194 +323,323 @@ class SlackBot:
             team=event.get("user_team") or event.get("team") or context.team_id or context.enterprise_id,
         )
 
-    def _on_mention(self, event: dict[str, Any], context: Any, client: WebClient) -> None:
+    def _on_mention(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         msg = self._incoming(event, context)
         if msg is not None:
-            self._answer(msg, client=client, context=context)
+            self._accept(msg, mode=ANSWER, event_id=body.get("event_id"))
 
-    def _on_message(self, event: dict[str, Any], context: Any, client: WebClient) -> None:
+    def _on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         msg = self._incoming(event, context)
         if msg is None:
             return
         if msg.channel_type == "im":
-            self._answer(msg, client=client, context=context)
+            self._accept(msg, mode=ANSWER, event_id=body.get("event_id"))
             return
-        # Channels, private channels, group DMs: only follow-ups in threads the bot has answered.
-        bot = context.bot_user_id
+        # Channels, private channels, group DMs: only follow-ups in threads the bot has answered (checked by
+        # the worker: it needs the thread).
+        bot = self.bot_user_id
         if not msg.in_thread or self.settings.slack_require_mention:
             return
         if bot and f"<@{bot}" in msg.text:
             return  # the app_mention event answers it
         if mentions_other_user(msg.text, bot_user_id=bot) or not self._allowed(msg.channel):
             return
-        replies = self._replies(client, msg.channel, msg.reply_ts)
-        if any(self._is_own(m, context) for m in replies):
-            self._answer(msg, client=client, context=context, replies=replies)
+        self._accept(msg, mode=FOLLOW_UP, event_id=body.get("event_id"))
 
-    def _on_home_opened(self, event: dict[str, Any], client: WebClient) -> None:
-        """Home tab: what the bot knows. Messages tab: a welcome with examples in a DM that has no messages yet."""
-        user = event.get("user")
-        if not user:
+    def _accept(self, msg: Incoming, *, mode: str, event_id: str | None) -> None:
+        """Record ``msg`` in the inbox (committed) and queue it; the caller's return acknowledges Slack."""
+        qid = msg.question_id
+        if not self._allowed(msg.channel):
+            log.info("ignored a message in %s (not in CAREERBOT_SLACK_ALLOWED_CHANNELS)", msg.channel)
             return
-        if event.get("tab") == "messages":
-            self._welcome(client, user=user, channel=event.get("channel"))
+        payload = {**dataclasses.asdict(msg), "mode": mode}
+        if not self.store.accept(qid, kind=MESSAGE, payload=payload, event_id=event_id):
+            log.info("skipped %s: already accepted (a Slack retry or a second delivery)", qid)
             return
-        if event.get("tab") != "home":
-            return
-        knowledge = self.advisor.knowledge  # re-rendered after a live reload
-        if self._home is None or self._home[0] is not knowledge:
-            self._home = (knowledge, self.renderer.home(knowledge.articles, base_url=self.settings.article_base_url))
-        client.views_publish(user_id=user, view=self._home[1])
-
-    def _welcome(self, client: WebClient, *, user: str, channel: str | None) -> None:
-        if not channel or user in self._welcomed:
-            return
-        self._welcomed.add(user)
-        history = client.conversations_history(channel=channel, limit=1)
-        if history.get("messages"):
-            return  # an ongoing conversation: no welcome
-        message = self._help("ja")
-        client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
-
-    def _on_assistant_thread_started(self, event: dict[str, Any], client: WebClient) -> None:
-        thread = event.get("assistant_thread") or {}
-        if not thread.get("channel_id") or not thread.get("thread_ts"):
-            return
-        title, prompts = self.renderer.suggested_prompts(self.advisor.knowledge.articles)
-        client.assistant_threads_setSuggestedPrompts(
-            channel_id=thread["channel_id"], thread_ts=thread["thread_ts"], title=title, prompts=prompts
-        )
-
-    def _on_command(self, ack: Ack, command: dict[str, Any], respond: Respond, context: Any) -> None:
-        ack()
-        channel, user = command.get("channel_id", ""), command.get("user_id", "")
-        question = question_text(command.get("text") or "", bot_user_id=context.bot_user_id)
+        question = question_text(msg.text, bot_user_id=self.bot_user_id)
         language = detect_language(question) if question else "ja"
-        reply_type = "in_channel" if self.settings.slack_public_slash else "ephemeral"
-        try:
-            if not self._allowed(channel):
-                respond(
-                    response_type="ephemeral",
-                    **self.renderer.text("slack_not_allowed.mrkdwn", language=language).kwargs(),
-                )
-            elif not question:
-                respond(response_type="ephemeral", **self._help(language).kwargs())
-            elif not self.limiter.allow(user):
-                respond(response_type="ephemeral", **self._rate_limited(language).kwargs())
-            else:
-                answer, cut = self._ask(question, (), question_id=f"slash:{channel}:{command.get('trigger_id', '')}")
-                message = self._render(answer, channel=channel, thread_ts=None, user=user, history=(), cut=cut)
-                respond(response_type=reply_type, replace_original=False, **message.kwargs())
-        except Exception:
-            log.exception("could not answer %s in %s", SLASH_COMMAND, channel)
-            try:
-                respond(
-                    response_type="ephemeral", **self.renderer.text("slack_error.mrkdwn", language=language).kwargs()
-                )
-            except Exception:
-                log.exception("could not send the error message for %s", SLASH_COMMAND)
+        if mode == ANSWER and question and not self._allow(msg.user):
+            self.store.finish(qid, "dropped")
+            self._notify(msg, self._rate_limited(language), what=f"the rate-limit note for {qid}")
+            return
+        busy = self._enqueue(WorkItem(id=qid, kind=MESSAGE, payload=payload, created=time.time()), language=language)
+        if busy is not None and mode == ANSWER:  # a follow-up may not be for us: no note
+            self._notify(msg, busy, what=f"the busy note for {qid}")
 
-    def _on_feedback(
-        self, ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
-        ack()
+    def _enqueue(self, item: WorkItem, *, language: str) -> SlackMessage | None:
+        """Queue an accepted item; when the queue is full, drop it and return the busy note for the asker."""
+        if self.answers.submit(self._job(item)):
+            return None
+        self.store.finish(item.id, "dropped")
+        self.counters.add("busy")
+        waiting = self.answers.waiting
+        log.warning("busy: %d questions waiting; %s not taken (CAREERBOT_SLACK_QUEUE_SIZE)", waiting, item.id)
+        return self.renderer.text("slack_busy.mrkdwn", language=language, waiting=waiting)
+
+    def _on_command(self, ack: Ack, command: dict[str, Any]) -> None:
+        channel, user = command.get("channel_id", ""), command.get("user_id", "")
+        question = question_text(command.get("text") or "", bot_user_id=self.bot_user_id)
+        language = detect_language(question) if question else "ja"
+        if not self._allowed(channel):
+            ack(response_type="ephemeral", **self.renderer.text("slack_not_allowed.mrkdwn", language=language).kwargs())
+            return
+        if not question:
+            ack(response_type="ephemeral", **self._help(language).kwargs())
+            return
+        if not self._allow(user):
+            ack(response_type="ephemeral", **self._rate_limited(language).kwargs())
+            return
+        qid = f"slash:{channel}:{command.get('trigger_id', '')}"
+        payload = {"channel": channel, "user": user, "text": question, "response_url": command.get("response_url")}
+        if not self.store.accept(qid, kind=COMMAND, payload=payload):
+            ack()  # a repeat of an accepted command
+            return
+        busy = self._enqueue(WorkItem(id=qid, kind=COMMAND, payload=payload, created=time.time()), language=language)
+        if busy is not None:
+            ack(response_type="ephemeral", **busy.kwargs())
+        else:
+            ack()
+
+    def _on_feedback(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         parsed = parse_feedback_value(action.get("value") or "")
         container = body.get("container") or {}
         channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
         message_ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
         user = (body.get("user") or {}).get("id")
         if parsed is None or not channel or not message_ts or not user:
+            ack()
             log.warning("ignored a feedback click without a value, channel, message or user")
             return
         value, answer_id = parsed
-        row = self.feedback.record_feedback(
+        row = self.store.record_feedback(  # committed before the ack: a click Slack showed as taken is kept
             answer_id=answer_id, channel=channel, message_ts=message_ts, user=user, value=value
         )
+        ack()
         log.info("feedback %s on %s/%s", value, channel, message_ts)
         language = detect_language(row.question) if row.question else "ja"
         thanks = self.renderer.text("slack_feedback_thanks.mrkdwn", language=language, value=value)
-        if container.get("is_ephemeral") and body.get("response_url"):
-            respond(response_type="ephemeral", replace_original=False, **thanks.kwargs())
+        response_url = body.get("response_url")
+        what = f"the thanks for feedback on {channel}/{message_ts}"
+        if container.get("is_ephemeral") and response_url:
+            self._chore(what, lambda: self._send_response(response_url, thanks, response_type="ephemeral"))
         else:
-            client.chat_postEphemeral(
-                channel=channel, user=user, thread_ts=container.get("thread_ts"), **thanks.kwargs()
+            self._chore(
+                what,
+                lambda: self.app.client.chat_postEphemeral(
+                    channel=channel, user=user, thread_ts=container.get("thread_ts"), **thanks.kwargs()
+                ),
             )
+
+    def _on_home_opened(self, event: dict[str, Any]) -> None:
+        """Home tab: what the bot knows. Messages tab: a welcome with examples in a DM that has no messages yet."""
+        user = event.get("user")
+        if not user:
+            return
+        if event.get("tab") == "messages":
+            channel = event.get("channel")
+            self._chore(f"the welcome of {user}", lambda: self._welcome(user=user, channel=channel))
+        elif event.get("tab") == "home":
+            self._chore(f"the Home tab of {user}", lambda: self._publish_home(user))
+
+    def _on_assistant_thread_started(self, event: dict[str, Any]) -> None:
+        thread = event.get("assistant_thread") or {}
+        if not thread.get("channel_id") or not thread.get("thread_ts"):
+            return
+        title, prompts = self.renderer.suggested_prompts(self.advisor.knowledge.articles)
+        self._chore(
+            "suggested prompts",
+            lambda: self.app.client.assistant_threads_setSuggestedPrompts(
+                channel_id=thread["channel_id"], thread_ts=thread["thread_ts"], title=title, prompts=prompts
+            ),
+        )
 
     def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         kind = (body.get("event") or {}).get("type") if isinstance(body, dict) else None
-        log.error("unhandled error in a %s listener: %s: %s", kind or "Slack", error.__class__.__name__, error)
+        log.error("unhandled error in a %s listener: %s", kind or body.get("type", "Slack"), _describe(error))
 
-    # -- answering ----------------------------------------------------------------------------------
+    # -- chores: small Web API jobs off the request thread --------------------------------------------
 
-    def _answer(
-        self,
-        msg: Incoming,
-        *,
-        client: WebClient,
-        context: Any,
-        replies: Sequence[dict[str, Any]] | None = None,
-    ) -> None:
-        """Answer ``msg`` in its thread, once; never raises."""
-        if not self.seen.claim(f"message:{msg.channel}:{msg.ts}"):
-            return
-        if not self._allowed(msg.channel):
-            log.info("ignored a message in %s (not in CAREERBOT_SLACK_ALLOWED_CHANNELS)", msg.channel)
-            return
-        question = question_text(msg.text, bot_user_id=context.bot_user_id)
-        language = detect_language(question) if question else "ja"
-        try:
-            if not question:
-                self._post(client, msg, self._help(language))
-                return
-            if not self.limiter.allow(msg.user):
-                client.chat_postEphemeral(
-                    channel=msg.channel, user=msg.user, thread_ts=msg.reply_ts, **self._rate_limited(language).kwargs()
-                )
-                return
-        except Exception:
-            log.exception("could not reply to message %s in %s", msg.ts, msg.channel)
-            return
-        clear = self._show_progress(client, msg, language)
-        draft: DraftReply | None = None
-        try:
-            if replies is None and msg.in_thread:
-                replies = self._replies(client, msg.channel, msg.reply_ts)
-            history = self._history(replies or (), msg, context)
-            draft = self._draft(client, msg, language)
-            answer, cut = self._ask(
-                question,
-                history,
-                on_delta=draft.on_delta if draft is not None else None,
-                question_id=f"slack:{msg.channel}:{msg.ts}",
-            )
-            message = self._render(
-                answer, channel=msg.channel, thread_ts=msg.reply_ts, user=msg.user, history=history, cut=cut
-            )
-            if draft is None:
-                self._post(client, msg, message)
-            else:
-                draft.finish(message)  # replaces the draft shown while the model wrote, or posts
-            log.info(
-                "answered %s/%s (%s, %d citations, %.0f ms%s)",
-                msg.channel,
-                msg.ts,
-                "abstained" if answer.abstained else "confident" if answer.confident else "unsure",
-                len(answer.citations),
-                answer.timings_ms.get("total", 0.0),
-                f", {answer.backend}, draft: {draft.delivered}" if draft is not None else "",
-            )
-        except Exception:
-            log.exception("could not answer message %s in %s", msg.ts, msg.channel)
+    def _chore(self, what: str, job: Callable[[], Any]) -> None:
+        def run() -> None:
             try:
-                apology = self.renderer.text("slack_error.mrkdwn", language=language)
-                if draft is not None and draft.mode != "done":
-                    draft.finish(apology)  # in place of a draft already on screen
-                else:
-                    self._post(client, msg, apology)
+                job()
+            except Exception as exc:  # noqa: BLE001 - a nicety that failed; logged in one line
+                log.warning("could not send %s: %s", what, _describe(exc))
+
+        if not self.chores.submit(run):
+            log.warning("busy: dropped %s", what)
+
+    def _notify(self, msg: Incoming, message: SlackMessage, *, what: str) -> None:
+        """A note only the asker sees, in the question's thread (rate limit, busy)."""
+        self._chore(
+            what,
+            lambda: self.app.client.chat_postEphemeral(
+                channel=msg.channel, user=msg.user, thread_ts=msg.reply_ts, **message.kwargs()
+            ),
+        )
+
+    def _publish_home(self, user: str) -> None:
+        knowledge = self.advisor.knowledge  # re-rendered after a live reload
+        if self._home is None or self._home[0] is not knowledge:
+            self._home = (knowledge, self.renderer.home(knowledge.articles, base_url=self.settings.article_base_url))
+        self.app.client.views_publish(user_id=user, view=self._home[1])
+
+    def _welcome(self, *, user: str, channel: str | None) -> None:
+        with self._welcomed_lock:
+            if not channel or user in self._welcomed:
+                return
+            self._welcomed.add(user)
+        client = self.app.client
+        history = client.conversations_history(channel=channel, limit=1)
+        if history.get("messages"):
+            return  # an ongoing conversation: no welcome
+        message = self._help("ja")
+        client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+
+    def _send_response(self, response_url: str, message: SlackMessage, *, response_type: str) -> None:
+        """Post to a ``response_url`` (slash commands, ephemeral messages), with the Web API's retries."""
+        resp = WebhookClient(response_url, retry_handlers=self.retry_handlers).send(
+            response_type=response_type, replace_original=False, **message.kwargs()
+        )
+        if resp.status_code != 200:
+            raise RuntimeError(f"response_url answered HTTP {resp.status_code} ({resp.body[:100]})")
+
+    # -- answering (on the answer workers) -----------------------------------------------------------
+
+    def _job(self, item: WorkItem) -> Callable[[], None]:
+        return lambda: self._run(item)
+
+    def _run(self, item: WorkItem) -> None:
+        """Do one inbox item and record how it ended; never raises (a failure is logged and counted)."""
+        attempt = self.store.start(item.id)
+        state: FinalState = "failed"
+        try:
+            if item.kind == MESSAGE:
+                state = self._answer_message(Incoming.from_payload(item.payload), item.payload.get("mode"), attempt)
+            elif item.kind == COMMAND:
+                state = self._answer_command(item.id, item.payload)
+            else:
+                log.error("inbox item %s has an unknown kind %r; dropped", item.id, item.kind)
+                state = "dropped"
+        except Exception:
+            log.exception("could not handle %s", item.id)
+        finally:
+            self.store.finish(item.id, state)
+
+    def _answer_message(self, msg: Incoming, mode: str | None, attempt: int) -> FinalState:
+        """Answer ``msg`` in its thread (``mode`` ``follow_up``: only if the bot answered there before)."""
+        client = self.app.client
+        qid = msg.question_id
+        question = question_text(msg.text, bot_user_id=self.bot_user_id)
+        language = detect_language(question) if question else "ja"
+        replies: list[dict[str, Any]] | None = None
+        if mode == FOLLOW_UP:
+            replies = self._replies(client, msg.channel, msg.reply_ts)
+            if not any(self._is_own(m) for m in replies):
+                return "dropped"  # a thread the bot is not part of
+            if question and not self._allow(msg.user):
+                self._notify(msg, self._rate_limited(language), what=f"the rate-limit note for {qid}")
+                return "dropped"
+        if attempt > 1:  # resumed: it was being answered when the last process stopped
+            replies = replies if replies is not None else self._replies(client, msg.channel, msg.reply_ts)
+            if any(self._is_own(m) and _ts_key(m.get("ts", "")) > _ts_key(msg.ts) for m in replies):
+                log.info("%s was answered before the restart; not answering again", qid)
+                return "done"
+        if not question:
+            return self._reply(qid, language, self._help(language), post=lambda m: self._post(client, msg, m))
+        draft: DraftReply | None = None
+
+        def post(message: SlackMessage) -> None:
+            if draft is not None and draft.mode != "done":
+                draft.finish(message)  # replaces the draft shown while the model wrote, or posts
+            else:
+                self._post(client, msg, message)
+
+        clear = self._show_progress(client, msg, language)
+        try:
+            try:
+                if replies is None and msg.in_thread:
+                    replies = self._replies(client, msg.channel, msg.reply_ts)
+                history = self._history(replies or (), msg)
+                draft = self._draft(client, msg, language)
+                answer, cut = self._ask(
+                    question, history, on_delta=draft.on_delta if draft is not None else None, question_id=qid
+                )
+                message = self._render(
+                    answer, channel=msg.channel, thread_ts=msg.reply_ts, user=msg.user, history=history, cut=cut
+                )
             except Exception:
-                log.exception("could not post the error message in %s", msg.channel)
+                log.exception("could not answer %s", qid)
+                return self._reply(qid, language, None, post=post)
+            state = self._reply(qid, language, message, post=post)
+            if state == "done":
+                log.info(
+                    "answered %s (%s, %d citations, %.0f ms%s)",
+                    qid,
+                    "abstained" if answer.abstained else "confident" if answer.confident else "unsure",
+                    len(answer.citations),
+                    answer.timings_ms.get("total", 0.0),
+                    f", {answer.backend}, draft: {draft.delivered}" if draft is not None else "",
+                )
+            return state
         finally:
             clear()
+
+    def _answer_command(self, qid: str, payload: dict[str, Any]) -> FinalState:
+        """Answer a ``/career`` question through its ``response_url`` (privately, unless PUBLIC_SLASH)."""
+        url, question = str(payload.get("response_url") or ""), str(payload.get("text") or "")
+        language = detect_language(question) if question else "ja"
+        reply_type = "in_channel" if self.settings.slack_public_slash else "ephemeral"
+
+        def private(message: SlackMessage) -> None:
+            self._send_response(url, message, response_type="ephemeral")
+
+        try:
+            answer, cut = self._ask(question, (), question_id=qid)
+            message = self._render(
+                answer, channel=payload.get("channel") or "", thread_ts=None, user=payload.get("user"), history=(), cut=cut
+            )
+        except Exception:
+            log.exception("could not answer %s", qid)
+            return self._reply(qid, language, None, post=private)
+        return self._reply(
+            qid, language, message, post=lambda m: self._send_response(url, m, response_type=reply_type), apologize=private
+        )
+
+    def _reply(
+        self,
+        qid: str,
+        language: str,
+        message: SlackMessage | None,
+        *,
+        post: Callable[[SlackMessage], Any],
+        apologize: Callable[[SlackMessage], Any] | None = None,
+    ) -> FinalState:
+        """Post ``message``; if that fails (after the retries) or there is none, post the apology.
+
+        Every outcome is counted: answered, apologized, or undelivered (logged with the question id).
+        """
+        if message is not None:
+            try:
+                post(message)
+            except Exception as exc:  # noqa: BLE001
+                log.error("could not post the answer to %s (%s); posting an apology instead", qid, _describe(exc))
+            else:
+                self.counters.add("answered")
+                return "done"
+        try:
+            (apologize or post)(self.renderer.text("slack_error.mrkdwn", language=language))
+        except Exception as exc:  # noqa: BLE001
+            self.counters.add("undelivered")
+            log.error(
+                "could not post any reply to %s (%s): counted as undelivered",
+                qid,
+                _describe(exc),
+                extra={"event": "reply_failed", "question_id": qid},
+            )
+        else:
+            self.counters.add("apologized")
+        return "failed"
 
     def _ask(
         self,
@@ -468,24 +676,26 @@ class SlackBot:
         )
 
     def _render(
-        self, answer: Answer, *, channel: str, thread_ts: str | None, user: str, history: Sequence[str], cut: bool
+        self, answer: Answer, *, channel: str, thread_ts: str | None, user: str | None, history: Sequence[str], cut: bool
     ) -> SlackMessage:
-        try:
-            answer_id: str | None = self.feedback.record_answer(
-                channel=channel,
-                thread_ts=thread_ts,
-                user=user,
-                question=answer.question,
-                turns=history,
-                answer=answer.text,
-                section_ids=[c.section_id for c in answer.citations],
-                language=answer.language,
-                confident=answer.confident,
-                abstained=answer.abstained,
-            )
-        except sqlite3.Error as exc:  # the answer matters more than its feedback buttons
-            log.error("could not store the answer for feedback (%s); posting it without buttons", exc)
-            answer_id = None
+        """The answer as a message; with feedback buttons when the store keeps the answer durably."""
+        answer_id: str | None = None
+        if self.store.durable:
+            try:
+                answer_id = self.store.record_answer(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    user=user,
+                    question=answer.question,
+                    turns=history,
+                    answer=answer.text,
+                    section_ids=[c.section_id for c in answer.citations],
+                    language=answer.language,
+                    confident=answer.confident,
+                    abstained=answer.abstained,
+                )
+            except Exception as exc:  # noqa: BLE001 - the answer matters more than its feedback buttons
+                log.error("could not store the answer for feedback (%s); posting it without buttons", exc)
         return self.renderer.answer(answer, answer_id=answer_id, cut=cut)
 
     def _help(self, language: str) -> SlackMessage:
@@ -499,6 +709,8 @@ class SlackBot:
         )
 
     def _rate_limited(self, language: str) -> SlackMessage:
+        """The note for a user past CAREERBOT_SLACK_RATE_LIMIT_PER_MINUTE (each call counts one refusal)."""
+        self.counters.add("rate_limited")
         return self.renderer.text(
             "slack_rate_limited.mrkdwn", language=language, per_minute=self.settings.slack_rate_limit_per_minute
         )
@@ -510,23 +722,26 @@ class SlackBot:
         allowed = self.settings.slack_allowed_channels
         return not allowed or channel in allowed or channel.startswith("D")
 
-    @staticmethod
-    def _is_own(message: dict[str, Any], context: Any) -> bool:
+    def _allow(self, user: str) -> bool:
+        """Whether ``user`` is within CAREERBOT_SLACK_RATE_LIMIT_PER_MINUTE (and count the question)."""
+        return self.store.allow(f"user:{user}", per_minute=self.settings.slack_rate_limit_per_minute)
+
+    def _is_own(self, message: dict[str, Any]) -> bool:
         return bool(
-            (context.bot_user_id and message.get("user") == context.bot_user_id)
-            or (context.bot_id and message.get("bot_id") == context.bot_id)
+            (self.bot_user_id and message.get("user") == self.bot_user_id)
+            or (self.bot_id and message.get("bot_id") == self.bot_id)
         )
 
-    def _history(self, replies: Sequence[dict[str, Any]], msg: Incoming, context: Any) -> list[str]:
+    def _history(self, replies: Sequence[dict[str, Any]], msg: Incoming) -> list[str]:
         """Earlier human messages of the thread, oldest first, without bot mentions (at most HISTORY_TURNS)."""
         turns: list[str] = []
         before = _ts_key(msg.ts)
         for m in sorted(replies, key=lambda m: _ts_key(m.get("ts", ""))):
             if _ts_key(m.get("ts", "")) >= before:
                 break
-            if self._is_own(m, context) or m.get("bot_id") or m.get("subtype") not in _USER_SUBTYPES:
+            if self._is_own(m) or m.get("bot_id") or m.get("subtype") not in _USER_SUBTYPES:
                 continue
-            text = question_text(m.get("text") or "", bot_user_id=context.bot_user_id)
+            text = question_text(m.get("text") or "", bot_user_id=self.bot_user_id)
             if text:
                 turns.append(text)
         return turns[-HISTORY_TURNS:]
@@ -545,12 +760,8 @@ class SlackBot:
                 cursor = (resp.get("response_metadata") or {}).get("next_cursor")
                 if not resp.get("has_more") or not cursor:
                     break
-        except SlackApiError as exc:
-            log.warning(
-                "conversations.replies failed in %s (%s); answering without the thread",
-                channel,
-                exc.response.get("error"),
-            )
+        except Exception as exc:  # noqa: BLE001 - refused, or unreachable after the retries
+            log.warning("conversations.replies failed in %s (%s); answering without the thread", channel, _describe(exc))
         return messages
 
     @staticmethod
@@ -579,7 +790,14 @@ class SlackBot:
                 return clear_status
             except Exception as exc:  # not an assistant thread: fall back to a reaction
                 log.debug("assistant.threads.setStatus refused (%s); using a reaction", exc)
-        if not _quietly(client.reactions_add, channel=msg.channel, timestamp=msg.ts, name=PROGRESS_REACTION):
+        try:
+            client.reactions_add(channel=msg.channel, timestamp=msg.ts, name=PROGRESS_REACTION)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "already_reacted":  # (left by a process that died mid-answer)
+                log.debug("reactions.add failed: %s", _describe(exc))
+                return lambda: None
+        except Exception as exc:  # noqa: BLE001 - progress is a nicety
+            log.debug("reactions.add failed: %s", _describe(exc))
             return lambda: None
 
         def clear_reaction() -> None:

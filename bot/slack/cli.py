@@ -73,7 +73,7 @@ class _Signals:
 
 
 def cmd_slack(args: argparse.Namespace, settings: Settings) -> int:
-    from ..health import Heartbeat, heartbeat_path
+    from ..health import Heartbeat, fallback_heartbeat_path, heartbeat_path
     from .config import check_settings
 
     http = bool(args.http)
@@ -82,21 +82,26 @@ def cmd_slack(args: argparse.Namespace, settings: Settings) -> int:
     check_settings(settings, http=http)  # before the index loads: a missing token fails in a second
     configure_logging(fmt=args.log_format or settings.log_format, verbose=args.verbose)
 
-    heartbeat = _Beats(Heartbeat(heartbeat_path(settings), mode="http" if http else "socket"))
+    heartbeat = _Beats(
+        Heartbeat(
+            heartbeat_path(settings), mode="http" if http else "socket", fallback=fallback_heartbeat_path(settings)
+        )
+    )
     signals = _Signals().install()
     try:
-        abandoned = _run(args, settings, http=http, heartbeat=heartbeat, signals=signals)
+        left = _run(args, settings, http=http, heartbeat=heartbeat, signals=signals)
     except _Interrupted as exc:
         if signals.ready:  # a second signal while finishing the answers in flight
-            log.warning("%s again: stopped without waiting for the answers in flight", exc)
-            abandoned = 1
+            log.warning("%s again: stopped without waiting for the answers in flight (they are resumed at the next "
+                        "start)", exc)
+            left = 1
         else:
             log.info("%s: stopped while starting", exc)
-            abandoned = 0
+            left = 0
     finally:
         signals.restore()
-    if abandoned:
-        # Their threads would hold the interpreter's exit until they end: keep the bound.
+    if left:
+        # Workers still answering must not race the interpreter's teardown: leave now, within the bound.
         logging.shutdown()
         os._exit(1)
     return 0
@@ -108,14 +113,24 @@ class _Beats:
     def __init__(self, heartbeat: Any) -> None:
         self.heartbeat = heartbeat
         self.failed = False
+        self.place: Any = None
 
-    def __call__(self, state: str, *, connected: bool = False, advisor: Any = None, force: bool = False) -> None:
+    def __call__(
+        self, state: str, *, connected: bool = False, advisor: Any = None, bot: Any = None, force: bool = False
+    ) -> None:
         articles = len(advisor.knowledge.articles) if advisor is not None else 0
-        if not force and not self.heartbeat.due(state=state, connected=connected, articles=articles):
+        stats = bot.stats() if bot is not None else {}
+        due = self.heartbeat.due(
+            state=state, connected=connected, articles=articles, undelivered=stats.get("undelivered", 0)
+        )
+        if not force and not due:
             return
         passages = advisor.index.size if advisor is not None else 0
+        problems = [stats["store_problem"]] if stats.get("store_problem") else []
         try:
-            self.heartbeat.beat(state=state, connected=connected, articles=articles, passages=passages)
+            self.heartbeat.beat(
+                state=state, connected=connected, articles=articles, passages=passages, stats=stats, problems=problems
+            )
             self.failed = False
         except OSError as exc:
             if not self.failed:
@@ -123,10 +138,18 @@ class _Beats:
                     "cannot write the heartbeat %s (%s); `careerbot health` will report it", self.heartbeat.path, exc
                 )
             self.failed = True
+            return
+        if self.heartbeat.written_to != self.place:
+            self.place = self.heartbeat.written_to
+            if self.place != self.heartbeat.path:
+                log.warning(
+                    "cannot write the heartbeat in the data dir; writing it to %s (`careerbot health` reads it there)",
+                    self.place,
+                )
 
 
 def _run(args: argparse.Namespace, settings: Settings, *, http: bool, heartbeat: _Beats, signals: _Signals) -> int:
-    """Start, serve until SIGTERM/SIGINT, stop gracefully; returns how many answers were abandoned."""
+    """Start, serve until SIGTERM/SIGINT, stop gracefully; returns how many accepted answers were left undone."""
     heartbeat("starting", force=True)
     try:
         return _serve(args, settings, http=http, heartbeat=heartbeat, signals=signals)
@@ -148,6 +171,7 @@ def _serve(args: argparse.Namespace, settings: Settings, *, http: bool, heartbea
         advisor.index.size,
     )
     bot = SlackBot(advisor=advisor, settings=settings, http=http)
+    bot.resume()  # what a previous process accepted and did not answer: queued before any new work
     watcher: Any = None
     server: Any = None
     handler: Any = None
@@ -158,11 +182,15 @@ def _serve(args: argparse.Namespace, settings: Settings, *, http: bool, heartbea
 
             if settings.slack_app_token is not None:
                 log.info("--http given: serving HTTP; SLACK_APP_TOKEN is not used")
+            assert settings.slack_signing_secret is not None  # check_settings
             server = SlackHTTPServer(
                 app=bot.app,
+                signing_secret=settings.slack_signing_secret.get_secret_value(),
                 host=args.host or "0.0.0.0",
                 port=args.port if args.port is not None else 3000,
-                health=lambda: {"articles": len(advisor.knowledge.articles)},
+                health=lambda: {"articles": len(advisor.knowledge.articles), **bot.stats()},
+                max_connections=settings.slack_http_max_connections,
+                read_timeout=settings.slack_http_read_timeout,
             ).start()
 
             def connected() -> bool:
@@ -187,14 +215,21 @@ def _serve(args: argparse.Namespace, settings: Settings, *, http: bool, heartbea
                 hups = signals.hups
                 log.info("SIGHUP: reloading the knowledge folder")
                 watcher.trigger()
-            heartbeat("running", connected=connected(), advisor=advisor)
+            heartbeat("running", connected=connected(), advisor=advisor, bot=bot)
+            bot.maintain()
             time.sleep(TICK_SECONDS)
 
         # Graceful stop: take no new work, finish the answers in flight within the bound, exit.
         limit = settings.shutdown_timeout
         deadline = time.monotonic() + limit
-        log.info("%s: stopping; no new questions, finishing the answers in flight (up to %g s)", signals.stop, limit)
-        heartbeat("stopping", advisor=advisor, force=True)
+        log.info(
+            "%s: stopping; no new questions, finishing the %d answer(s) in progress and %d waiting (up to %g s)",
+            signals.stop,
+            bot.answers.running,
+            bot.answers.waiting,
+            limit,
+        )
+        heartbeat("stopping", advisor=advisor, bot=bot, force=True)
         if server is not None:
             server.shutdown(timeout=min(5.0, limit))
             server = None
@@ -202,13 +237,13 @@ def _serve(args: argparse.Namespace, settings: Settings, *, http: bool, heartbea
             handler.close()
             handler = None
         signals.interruptible = True  # a second SIGTERM/SIGINT stops waiting
-        abandoned = bot.drain(timeout=max(0.0, deadline - time.monotonic()))
+        bot.drain(timeout=max(0.0, deadline - time.monotonic()))
         signals.interruptible = False
-        if abandoned:
-            log.warning("%d answer(s) still running after %g s: abandoned", abandoned, limit)
-        else:
-            log.info("stopped: every answer in flight was posted")
-        return abandoned
+        watcher.stop(timeout=1.0)
+        watcher = None
+        left = bot.answers.account()  # counted now, just before the exit: an answer may finish after the bound
+        _log_drained(left, limit=limit, durable=bot.store.durable)
+        return left.running + left.unstarted
     finally:
         signals.interruptible = False
         if watcher is not None:
@@ -218,6 +253,27 @@ def _serve(args: argparse.Namespace, settings: Settings, *, http: bool, heartbea
         if handler is not None:
             handler.close()
         bot.close()
+
+
+def _log_drained(drained: Any, *, limit: float, durable: bool) -> None:
+    """One line: what the stop finished, and exactly what it left (and what happens to it)."""
+    if drained.clean:
+        log.info("stopped: every accepted answer was posted (%d finished while stopping)", drained.finished)
+        return
+    later = (
+        "they stay in the inbox and are answered at the next start (within CAREERBOT_SLACK_RESUME_WITHIN)"
+        if durable
+        else "they are lost: the store is not durable"
+    )
+    log.warning(
+        "stopped after %g s: %d answer(s) finished while stopping; %d still running and %d never started were "
+        "abandoned: %s",
+        limit,
+        drained.finished,
+        drained.running,
+        drained.unstarted,
+        later,
+    )
 
 
 def _connect(handler: Any) -> None:
@@ -237,12 +293,13 @@ def _connect(handler: Any) -> None:
 
 def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
     from ..questions import write_jsonl
-    from .feedback import FeedbackStore, negative_questions
+    from .feedback import negative_questions
+    from .store import SQLiteSlackStore
 
     path = settings.feedback_path
     if not path.is_file():
         raise ConfigError(f"CAREERBOT_FEEDBACK_DB: no feedback database at {path}")
-    store = FeedbackStore(path=path)
+    store = SQLiteSlackStore(path=path)
     try:
         questions = negative_questions(store)
     finally:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 
@@ -71,13 +72,16 @@ def strip_sources(markdown: str, urls: set[str]) -> str:
     """The answer's Markdown without the lines that list ``urls`` (sources, suggestions, related careers).
 
     Only list-like lines are dropped (``[n] …``, ``- …``, ``**Label:** …``), never prose that
-    happens to link somewhere; a label line whose whole block was dropped goes too.
+    happens to link somewhere; a label line whose whole block was dropped goes too. Links are
+    compared decoded: the templates show them readably (``#日本での…``, the ``iri`` filter),
+    the structured fields carry them percent-encoded (``#%E6%97%A5…``).
     """
+    wanted = {unquote(u) for u in urls}
     lines = markdown.splitlines()
     dropped = []
     for line in lines:
-        found = set(_URL_IN_LINE.findall(line))
-        dropped.append(bool(found) and found <= urls and bool(_STRUCTURAL.match(line)))
+        found = {unquote(u) for u in _URL_IN_LINE.findall(line)}
+        dropped.append(bool(found) and found <= wanted and bool(_STRUCTURAL.match(line)))
     out: list[str] = []
     for i, line in enumerate(lines):
         if dropped[i]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -124,7 +124,8 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def start_bot(image: Image, installed: Path, tmp_path: Path):
-    """``start_bot(root, fake, http=…, command=…, env=…)``: the image's entry command, running; killed at teardown."""
+    """``start_bot(root, fake, http=…, command=…, env=…, preexec_fn=…)``: the image's entry command, running;
+    killed at teardown. Started again on the same ``root``, it is a restart: the same data dir."""
     bots: list[Bot] = []
 
     def start(
@@ -134,6 +135,7 @@ def start_bot(image: Image, installed: Path, tmp_path: Path):
         http: bool = False,
         command: list[str] | None = None,
         env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> Bot:
         environment = image_environment(image, root, installed)
         environment.update({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": fake.api_url})
@@ -156,6 +158,7 @@ def start_bot(image: Image, installed: Path, tmp_path: Path):
             cwd=reroot(root, image.workdir),
             log_path=tmp_path / f"bot-{len(bots)}.log",
             data_dir=reroot(root, image.env["CAREERBOT_DATA_DIR"]),
+            preexec_fn=preexec_fn,
         )
         bot.port = port
         bots.append(bot)

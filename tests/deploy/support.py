@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_events import event_callback, mention_event, new_ts, sign
@@ -233,7 +234,16 @@ def wait_until(condition: Callable[[], Any], *, timeout: float, what: str, inter
 class Bot:
     """One ``careerbot slack`` subprocess; its standard error goes to a file (read it with `log`)."""
 
-    def __init__(self, command: list[str], *, env: dict[str, str], cwd: Path, log_path: Path, data_dir: Path) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        env: dict[str, str],
+        cwd: Path,
+        log_path: Path,
+        data_dir: Path,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         self.command = command
         self.env = env
         self.cwd = cwd
@@ -242,7 +252,8 @@ class Bot:
         self.port: int | None = None
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()/kill()
         self.proc = subprocess.Popen(
-            command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+            command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
 
     # -- observing ----------------------------------------------------------------------------
@@ -282,21 +293,38 @@ class Bot:
         assert self.port is not None, "not started with --http"
         return f"http://127.0.0.1:{self.port}"
 
-    def mention(self, text: str, *, channel: str = "C100", user: str = "U1") -> tuple[str, int]:
-        """A signed ``app_mention`` event, as Slack posts it; (its ts, the HTTP status)."""
-        ts = new_ts()
-        body = json.dumps(event_callback(mention_event(text, ts=ts, channel=channel, user=user)), ensure_ascii=False)
+    def post(self, body: str, *, content_type: str = "application/json", headers: dict[str, str] | None = None) -> int:
+        """A signed POST to /slack/events, as Slack sends it; the HTTP status."""
         req = urllib.request.Request(
             f"{self.url}/slack/events",
             data=body.encode("utf-8"),
-            headers={"Content-Type": "application/json", **sign(body, secret=SIGNING_SECRET)},
+            headers={"Content-Type": content_type, **sign(body, secret=SIGNING_SECRET), **(headers or {})},
             method="POST",
         )
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
-                return ts, resp.status
+                return resp.status
         except urllib.error.HTTPError as exc:
-            return ts, exc.code
+            return exc.code
+
+    def mention(
+        self, text: str, *, channel: str = "C100", user: str = "U1", ts: str | None = None,
+        event_id: str | None = None, retry: int | None = None,
+    ) -> tuple[str, int]:
+        """A signed ``app_mention`` event (``retry``: as Slack's retry of it); (its ts, the HTTP status)."""
+        ts = ts or new_ts()
+        event = event_callback(mention_event(text, ts=ts, channel=channel, user=user), event_id=event_id)
+        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
+        return ts, self.post(json.dumps(event, ensure_ascii=False), headers=headers)
+
+    def click(self, payload: dict[str, Any]) -> int:
+        """A signed interactivity request (a button click); the HTTP status."""
+        return self.post(urlencode({"payload": json.dumps(payload, ensure_ascii=False)}),
+                         content_type="application/x-www-form-urlencoded")
+
+    def healthz(self) -> str:
+        with urllib.request.urlopen(f"{self.url}/healthz", timeout=10) as resp:
+            return resp.read().decode("utf-8")
 
     # -- stopping -----------------------------------------------------------------------------
 
@@ -316,6 +344,7 @@ class Bot:
         return code, time.monotonic() - start
 
     def kill(self) -> None:
+        """SIGKILL (kill -9): no clean-up of any kind in the bot."""
         if self.proc.poll() is None:
             self.proc.kill()
             try:
@@ -325,20 +354,28 @@ class Bot:
         self._log.close()
 
 
+def assert_no_secrets(*texts: str) -> None:
+    """None of the deployment's tokens and secrets appears in any of ``texts`` (logs, health output…)."""
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, f"a secret ({secret[:5]}…) was printed"
+
+
+def without_file_permission_override() -> None:
+    """For ``preexec_fn``: as root, drop the capabilities that ignore file permissions, so that a folder
+    without write permission is read-only for the child too (a no-op for other users, for whom it already is)."""
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop = 24
+    for cap in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+        if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
 # -- fakes ----------------------------------------------------------------------------------------
-
-
-class SlowSlack(FakeSlack):
-    """The fake Slack Web API, answering some methods only after a delay (an answer stays in flight)."""
-
-    def __init__(self, delays: dict[str, float]) -> None:
-        super().__init__()
-        self.delays = delays
-
-    def _api(self, method: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-        result = super()._api(method, body, headers)  # recorded now: tests see the call arrive
-        time.sleep(self.delays.get(method, 0.0))
-        return result
 
 
 def answer_in_thread(fake: FakeSlack, ts: str, timeout: float = 20.0) -> str:

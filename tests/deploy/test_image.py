@@ -67,7 +67,7 @@ def test_the_entry_command_runs_passes_its_healthcheck_answers_and_stops_on_sigt
         log = bot.log()
         assert "building the index" not in log  # built at image build time (the Dockerfile's RUN step)
         assert "Traceback" not in log, log
-        assert "stopped: every answer in flight was posted" in log
+        assert "stopped: every accepted answer was posted" in log
     finally:
         ws.close()
 
@@ -95,3 +95,22 @@ def test_health_explains_why_it_fails(image: Image, installed: Path, image_root:
     assert result.returncode == 0 and "serving HTTP, 4 articles" in result.stdout
     stale = subprocess.run([*healthcheck, "--max-age", "0"], env=env, capture_output=True, text=True, timeout=30)
     assert stale.returncode == 1 and "is stuck or gone" in stale.stderr
+
+
+def test_health_reads_the_newer_heartbeat_and_adds_what_went_wrong(tmp_path: Path) -> None:
+    from bot.health import Heartbeat, check_heartbeat
+
+    usual, fallback = tmp_path / "data" / "heartbeat.json", tmp_path / "tmp" / "heartbeat.json"
+    Heartbeat(usual, mode="socket").beat(state="stopped", connected=False, articles=4)  # an earlier run's
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder", encoding="utf-8")
+    beat = Heartbeat(blocked / "heartbeat.json", mode="socket", fallback=fallback)
+    beat.beat(state="running", connected=True, articles=4, stats={"undelivered": 2, "answered": 9},
+              problems=["CAREERBOT_FEEDBACK_DB: cannot write …"])
+    assert beat.written_to == fallback
+    ok, line = check_heartbeat([usual, fallback])
+    assert ok and line.startswith("healthy: careerbot slack") and "\n" not in line
+    assert "; 2 replies could not be posted; CAREERBOT_FEEDBACK_DB: cannot write …" in line
+    assert f"cannot write {blocked / 'heartbeat.json'}" in line and "the data dir is not writable" in line
+    ok, line = check_heartbeat([usual, tmp_path / "nothing.json"])
+    assert not ok and "is stopped" in line

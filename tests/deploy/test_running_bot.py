@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import NEW_ARTICLE
+from tests.slack.fake_slack import FakeSlack
 
-from .support import SECRETS, Image, SlowSlack, answer_in_thread, reroot, wait_until
+from .support import SECRETS, Image, answer_in_thread, reroot, wait_until
 
 
 def knowledge_of(image: Image, root: Path) -> Path:
@@ -24,7 +25,7 @@ def knowledge_of(image: Image, root: Path) -> Path:
 @pytest.fixture
 def slow_slack():
     """reactions.add (the first thing an answer does) is answered after 3 s: the answer stays in flight."""
-    fake = SlowSlack({"reactions.add": 3.0}).start()
+    fake = FakeSlack(delays={"reactions.add": 3.0}).start()
     yield fake
     fake.stop()
 
@@ -97,7 +98,7 @@ def test_sighup_reloads_the_knowledge_folder_when_polling_is_off_and_sigint_stop
 
 
 def test_sigterm_finishes_the_answer_in_flight_refuses_new_work_and_exits_0(
-    image: Image, image_root: Path, slow_slack: SlowSlack, start_bot
+    image: Image, image_root: Path, slow_slack: FakeSlack, start_bot
 ) -> None:
     bot = start_bot(image_root, slow_slack, http=True, env={"CAREERBOT_SHUTDOWN_TIMEOUT": "20"})
     bot.wait_healthy()
@@ -132,7 +133,7 @@ def test_sigterm_finishes_the_answer_in_flight_refuses_new_work_and_exits_0(
 
 
 def test_answers_still_running_after_the_shutdown_timeout_are_abandoned(
-    image: Image, image_root: Path, slow_slack: SlowSlack, start_bot
+    image: Image, image_root: Path, slow_slack: FakeSlack, start_bot
 ) -> None:
     slow_slack.delays["reactions.add"] = 8.0
     bot = start_bot(image_root, slow_slack, http=True, env={"CAREERBOT_SHUTDOWN_TIMEOUT": "1"})
@@ -141,5 +142,5 @@ def test_answers_still_running_after_the_shutdown_timeout_are_abandoned(
     slow_slack.wait_for("reactions.add", timeout=10)
     code, took = bot.stop(signal.SIGTERM, timeout=15)
     assert code == 1 and took < 5, (code, took)  # the 1 s bound, not the 8 s answer
-    assert "1 answer(s) still running after 1 s: abandoned" in bot.log()
+    assert "stopped after 1 s: 0 answer(s) finished while stopping; 1 still running and 0 never started" in bot.log()
     assert not slow_slack.calls_to("chat.postMessage")

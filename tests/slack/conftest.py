@@ -6,6 +6,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,10 @@ class Running:
     def form(self, fields: dict[str, str]) -> Reply:
         return self.post(urlencode(fields), content_type="application/x-www-form-urlencoded")
 
-    def command(self, text: str, *, channel: str = "C100", user: str = "U1", response: str = "r1") -> Reply:
+    def command(
+        self, text: str, *, channel: str = "C100", user: str = "U1", response: str = "r1", trigger_id: str | None = None
+    ) -> Reply:
+        """A ``/career`` invocation (each with its own trigger id, as Slack sends)."""
         return self.form(
             {
                 "token": "unused",
@@ -116,7 +120,7 @@ class Running:
                 "text": text,
                 "api_app_id": "A111",
                 "response_url": self.fake.response_url(response),
-                "trigger_id": "1.2.3",
+                "trigger_id": trigger_id or f"{time.time_ns()}.{uuid.uuid4().hex[:8]}",
             }
         )
 
@@ -161,12 +165,22 @@ def slack_app(fake_slack: FakeSlack, advisor: Advisor, tmp_path: Path):
         }
         settings = make_settings(tmp_path / "data", **values)
         bot = SlackBot(advisor=advisor, settings=settings, http=True)
-        server = SlackHTTPServer(app=bot.app, host="127.0.0.1", port=0).start()
+        bot.resume()
+        server = SlackHTTPServer(
+            app=bot.app,
+            signing_secret=SIGNING_SECRET,
+            host="127.0.0.1",
+            port=0,
+            health=bot.stats,
+            max_connections=settings.slack_http_max_connections,
+            read_timeout=settings.slack_http_read_timeout,
+        ).start()
         running = Running(bot=bot, server=server, fake=fake_slack, settings=settings)
         started.append(running)
         return running
 
     yield start
     for running in started:
-        running.server.shutdown()
+        running.server.shutdown(timeout=1)
+        running.bot.drain(timeout=10)
         running.bot.close()

@@ -12,12 +12,25 @@ grows until it is stopped; in channels it needs ``recipient_team_id`` and
 ``recipient_user_id``; at most 12,000 characters a call. Set ``stream_error``
 (e.g. ``"not_allowed"``) to make every ``chat.startStream`` fail, as in a
 workspace (or behind a proxy) without streaming.
+
+Faults, per method, for load and failure tests (a faulty call is recorded, with
+its HTTP ``status``, and has no effect):
+
+- `fail` — the next calls answer ``{"ok": false, "error": …}`` (HTTP 200);
+- `fail_http` — the next calls answer HTTP 429 (with ``Retry-After``), 500 or 503;
+- `drop` — the next calls get no response at all: the connection is closed;
+- `flaky` — from now on, each call fails at random: 429 or 500. The draw depends only on
+  the seed, the message's channel and thread, and how many calls that message had, so
+  each question meets the same faults however the threads interleave;
+- ``delays`` — a method answers only after that many seconds, and `hold` — only once the
+  returned event is set (its call is recorded at once: an answer stays in flight).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +57,14 @@ class Call:
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
+    #: The HTTP status answered (0: the connection was dropped) and the JSON result, once known.
+    status: int = 200
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the call took effect: HTTP 200 with ``ok: true``."""
+        return self.status == 200 and bool(self.result.get("ok"))
 
     @property
     def text(self) -> str:
@@ -88,10 +109,22 @@ def _blocks_problem(blocks: Any, *, max_blocks: int) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Fault:
+    """What one faulty call gets: an HTTP ``status`` (``retry_after`` with 429) or, with status 0, no response."""
+
+    status: int
+    retry_after: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        error = {429: "ratelimited", 503: "service_unavailable"}.get(self.status, "internal_error")
+        return {"ok": False, "error": error}
+
+
 class FakeSlack:
     """Start with `start()`; ``api_url`` is the SLACK_API_URL to use; `stop()` at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, delays: dict[str, float] | None = None) -> None:
         self.calls: list[Call] = []
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.ws_url: str | None = None
@@ -100,6 +133,12 @@ class FakeSlack:
         #: Streams by ts: channel, thread_ts, the markdown so far, state (``in_progress`` / ``completed``), blocks.
         self.streams: dict[str, dict[str, Any]] = {}
         self._failures: dict[str, list[str]] = {}
+        self._faults: dict[str, list[Fault]] = {}
+        self._flaky: dict[str, tuple[int, float, float, str]] = {}
+        self._flaky_calls: dict[str, int] = {}
+        self._holds: dict[str, threading.Event] = {}
+        #: Seconds a method waits before it answers (the call is recorded at once).
+        self.delays: dict[str, float] = dict(delays or {})
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -130,12 +169,35 @@ class FakeSlack:
         with self._cond:
             self._failures.setdefault(method, []).extend([error] * times)
 
+    def fail_http(self, method: str, status: int, *, times: int = 1, retry_after: str | None = "1") -> None:
+        """The next ``times`` calls of ``method`` answer HTTP ``status`` (429 with ``Retry-After``), with no effect."""
+        with self._cond:
+            self._faults.setdefault(method, []).extend([Fault(status, retry_after if status == 429 else None)] * times)
+
+    def drop(self, method: str, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` get no response: the connection is closed (a connection error)."""
+        with self._cond:
+            self._faults.setdefault(method, []).extend([Fault(0)] * times)
+
+    def flaky(
+        self, method: str, *, rate_limited: float, server_error: float, seed: int = 0, retry_after: str = "1"
+    ) -> None:
+        """From now on each call of ``method`` answers 429 with probability ``rate_limited``, else 500 with
+        probability ``server_error``, with no effect; the draw is seeded by the message and its call count."""
+        with self._cond:
+            self._flaky[method] = (seed, rate_limited, server_error, retry_after)
+
+    def hold(self, method: str) -> threading.Event:
+        """From now on calls of ``method`` are recorded, then answered only once the returned event is set."""
+        with self._cond:
+            return self._holds.setdefault(method, threading.Event())
+
     def calls_to(self, method: str, where: Callable[[Call], bool] | None = None) -> list[Call]:
         with self._cond:
             return [c for c in self.calls if c.method == method and (where is None or where(c))]
 
     def wait_for(
-        self, method: str, *, count: int = 1, timeout: float = 15.0, where: Callable[[Call], bool] | None = None
+        self, method: str, *, count: int = 1, timeout: float = 60.0, where: Callable[[Call], bool] | None = None
     ) -> list[Call]:
         """Block until ``count`` calls of ``method`` (matching ``where``) were made; AssertionError on timeout."""
         deadline = time.monotonic() + timeout
@@ -183,18 +245,33 @@ class FakeSlack:
                     status, payload = fake._response_url(path.rsplit("/", 1)[1], body, headers)
                     self._send(status, payload, "text/plain")
                 elif path.startswith("/api/"):
-                    result = fake._api(path[len("/api/") :], body, headers)
-                    self._send(200, json.dumps(result), "application/json")
+                    method = path[len("/api/") :]
+                    fault = fake._fault(method, body)
+                    if fault is None:
+                        result = fake._api(method, body, headers)
+                        time.sleep(fake.delays.get(method, 0.0))
+                        if (gate := fake._holds.get(method)) is not None:
+                            gate.wait(120)
+                        self._send(200, json.dumps(result), "application/json")
+                    else:
+                        fake._record(method, body, headers, status=fault.status, result=fault.body())
+                        if fault.status == 0:
+                            self.close_connection = True  # no response at all
+                            return
+                        extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                        self._send(fault.status, json.dumps(fault.body()), "application/json", extra)
                 else:
                     self._send(404, "not found", "text/plain")
 
             do_GET = do_POST  # noqa: N815 - some clients GET with a query string
 
-            def _send(self, status: int, text: str, ctype: str) -> None:
+            def _send(self, status: int, text: str, ctype: str, extra: dict[str, str] | None = None) -> None:
                 data = text.encode("utf-8")
                 self.send_response(status)
                 self.send_header("Content-Type", f"{ctype}; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
+                for key, value in (extra or {}).items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -213,22 +290,60 @@ class FakeSlack:
     def _next_ts(self) -> str:
         return f"{1800000000 + next(self._ts)}.000100"
 
-    def _record(self, method: str, body: dict[str, Any], headers: dict[str, str]) -> str | None:
+    def _fault(self, method: str, body: dict[str, Any]) -> Fault | None:
+        """The fault this call of ``method`` gets, if any."""
         with self._cond:
-            self.calls.append(Call(method=method, body=body, headers=headers))
-            failures = self._failures.get(method)
-            error = failures.pop(0) if failures else None
+            queued = self._faults.get(method)
+            if queued:
+                return queued.pop(0)
+            if method in self._flaky:
+                seed, rate_limited, server_error, retry_after = self._flaky[method]
+                key = f"{method}:{body.get('channel')}:{body.get('thread_ts') or body.get('ts')}"
+                n = self._flaky_calls[key] = self._flaky_calls.get(key, 0) + 1
+                draw = random.Random(f"{seed}:{key}:{n}").random()
+                if draw < rate_limited:
+                    return Fault(429, retry_after)
+                if draw < rate_limited + server_error:
+                    return Fault(500)
+            return None
+
+    def _record(
+        self,
+        method: str,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        *,
+        status: int = 200,
+        result: dict[str, Any] | None = None,
+    ) -> Call:
+        with self._cond:
+            call = Call(method=method, body=body, headers=headers, status=status, result=result or {})
+            self.calls.append(call)
             self._cond.notify_all()
-            return error
+            return call
+
+    def _next_failure(self, method: str) -> str | None:
+        with self._cond:
+            failures = self._failures.get(method)
+            return failures.pop(0) if failures else None
 
     def _response_url(self, name: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, str]:
         problem = _blocks_problem(body.get("blocks"), max_blocks=MESSAGE_BLOCKS)
-        self._record("response_url", {**body, "_name": name}, headers)
+        status = 400 if problem else 200
+        self._record("response_url", {**body, "_name": name}, headers, status=status, result={"ok": not problem})
         return (400, "invalid_blocks") if problem else (200, "ok")
 
     def _api(self, method: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        call = self._record(method, body, headers)
+        result = self._answer(method, body, headers)
+        with self._cond:
+            call.result = result
+            self._cond.notify_all()
+        return result
+
+    def _answer(self, method: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         auth = headers.get("authorization", "")
-        error = self._record(method, body, headers)
+        error = self._next_failure(method)
         if error:
             return {"ok": False, "error": error}
         if not auth.startswith("Bearer xox") and method != "apps.connections.open":
@@ -287,7 +402,9 @@ class FakeSlack:
             channel = body.get("channel", "")
             with self._cond:
                 posted = [
-                    c.body for c in self.calls if c.method == "chat.postMessage" and c.body.get("channel") == channel
+                    c.body
+                    for c in self.calls
+                    if c.method == "chat.postMessage" and c.delivered and c.body.get("channel") == channel
                 ]
             return {"ok": True, "messages": posted[-int(body.get("limit") or 100):], "has_more": False}
         if method == "views.publish":

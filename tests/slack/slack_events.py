@@ -15,7 +15,7 @@ from typing import Any
 
 from .fake_slack import BOT_USER_ID, TEAM_ID
 
-__all__ = ["new_ts", "sign", "mention_event", "event_callback", "socket_envelope"]
+__all__ = ["new_ts", "sign", "mention_event", "event_callback", "socket_envelope", "feedback_click"]
 
 _ts = itertools.count(1)
 
@@ -60,4 +60,36 @@ def socket_envelope(payload: dict[str, Any], *, envelope_id: str, retry_attempt:
         "retry_attempt": retry_attempt,
         "retry_reason": retry_reason,
         "payload": payload,
+    }
+
+
+def feedback_click(
+    value: str, *, channel: str, message_ts: str, thread_ts: str | None, user: str, response_url: str
+) -> dict[str, Any]:
+    """The ``block_actions`` payload of a click on a feedback button whose value is ``value``."""
+    return {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID},
+        "user": {"id": user},
+        "api_app_id": "A111",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
+            "thread_ts": thread_ts,
+            "is_ephemeral": False,
+        },
+        "channel": {"id": channel},
+        "message": {"ts": message_ts, "thread_ts": thread_ts, "text": "…"},
+        "response_url": response_url,
+        "trigger_id": "1.2.3",
+        "actions": [
+            {
+                "type": "feedback_buttons",
+                "action_id": "careerbot_feedback",
+                "block_id": "b1",
+                "value": value,
+                "action_ts": str(time.time()),
+            }
+        ],
     }

@@ -402,10 +402,11 @@ def test_slash_command_answers_ephemerally_or_in_the_channel(slack_app, advisor,
         assert thanks.body["response_type"] == "ephemeral" and thanks.body["replace_original"] is False
         [row] = feedback_rows(app)
         assert (row["value"], row["question"], row["message_ts"]) == ("bad", "AI PMの年収は？", "1800000009.000100")
-    empty = app.command("   ", response="r2")
+    empty = app.command("   ", response="r2")  # the help comes at once, as the acknowledgement's body
     assert empty.status == 200
-    [help_] = app.fake.wait_for("response_url", where=lambda c: c.body["_name"] == "r2")
-    assert help_.body["response_type"] == "ephemeral" and "年収は？" in help_.text
+    help_ = json.loads(empty.body)
+    assert help_["response_type"] == "ephemeral" and "年収は？" in help_["text"]
+    assert not app.fake.calls_to("response_url", where=lambda c: c.body["_name"] == "r2")
 
 
 def test_app_home_lists_the_articles_and_assistant_threads_get_suggested_prompts(slack_app, advisor):
@@ -460,6 +461,15 @@ def test_rate_limit_and_channel_allow_list(slack_app):
     app.fake.quiet()
     assert not app.fake.calls_to("chat.postMessage", where=in_thread(second))
     assert not app.fake.calls_to("chat.postMessage", where=in_thread(elsewhere))
+
+
+def test_a_reaction_left_by_an_earlier_process_is_still_cleared(slack_app):
+    app = slack_app()
+    app.fake.fail("reactions.add", "already_reacted")  # the process that died mid-answer had added it
+    ts, _ = app.mention("AI PMの年収は？")
+    app.fake.wait_for("chat.postMessage", where=in_thread(ts))
+    [removed] = app.fake.wait_for("reactions.remove")
+    assert removed.body["timestamp"] == ts
 
 
 def test_a_failure_posts_a_friendly_message_and_clears_progress(slack_app):

@@ -89,3 +89,16 @@ def test_every_message_kind_renders_in_both_languages(renderer, advisor):
     assert abstained.abstained and ":information_source:" in message.blocks[-2]["elements"][0]["text"]
     assert all(f"<{s.url}|" in message.text for s in abstained.suggestions)  # offered as links
     assert parse_feedback_value("bad:a2") == ("bad", "a2") and parse_feedback_value("meh:x") is None
+
+
+@pytest.mark.parametrize("question", ["AI PMの年収は？", "What does a data scientist do?"])
+def test_the_sources_block_appears_once_with_each_link_once(renderer, advisor, question):
+    """The answer text lists its sources with readable (decoded) links; the message shows them once, encoded."""
+    answer = advisor.ask(question)
+    assert answer.citations and any("%" in c.url for c in answer.citations)  # the case that broke: Japanese anchors
+    message = renderer.answer(answer, answer_id="a1")
+    label = "*出典*" if answer.language == "ja" else "*Sources*"
+    assert message.text.count(label) == 1, message.text
+    for citation in answer.citations:
+        assert message.text.count(citation.url) == 1
+    assert "— https://" not in message.text  # the Markdown source lines are gone, not converted

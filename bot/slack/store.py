@@ -1,0 +1,465 @@
+"""The Slack app's state behind one interface: the inbox of accepted work, the dedup record, the answers and
+feedback log, and per-user rate-limit counters. `SlackStore` is the contract; `SQLiteSlackStore` the embedded
+implementation (one SQLite file, WAL). No Slack import here.
+
+The inbox is what makes an acknowledgement a promise: a question is `accept`-ed (committed, fsync'd) before
+Slack hears "200 OK", marked running when a worker `start`-s it and `finish`-ed when answered. After a crash,
+`unfinished` lists what is left; `expire` gives up on what is too old to be worth answering. An item's id
+(``slack:<channel>:<ts>``, ``slash:<channel>:<trigger id>``) and the event id it came with are both dedup keys
+that outlive the process, so a Slack retry after a restart is recognised.
+
+Item states::
+
+    pending ──start──► running ──finish──► done | failed | dropped
+       └──────────────┴──expire──► expired
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ..errors import ConfigError
+from ..settings import Settings
+from .feedback import VALUES, FeedbackRow
+
+__all__ = [
+    "FINAL_STATES",
+    "KEEP_SECONDS",
+    "FinalState",
+    "SQLiteSlackStore",
+    "SlackStore",
+    "WorkItem",
+    "open_store",
+]
+
+log = logging.getLogger(__name__)
+
+FinalState = Literal["done", "failed", "dropped"]
+FINAL_STATES: tuple[FinalState, ...] = ("done", "failed", "dropped")
+#: Finished items and seen keys are kept this long (Slack retries within minutes; a day is ample).
+KEEP_SECONDS = 24 * 3600.0
+#: The rate limit's sliding window.
+WINDOW_SECONDS = 60.0
+SCHEMA_VERSION = 2  # 1: answers and feedback only (before the inbox)
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """A unit of accepted work: ``kind`` says how to do it, ``payload`` (JSON data) what it is about."""
+
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    created: float
+    state: str = "pending"
+    attempts: int = 0
+
+
+@runtime_checkable
+class SlackStore(Protocol):
+    """What the Slack app keeps. Every method is safe to call from many threads at once.
+
+    Contract (the conformance suite in ``tests/slack/store_conformance.py`` checks it):
+
+    - `accept` is atomic: of concurrent calls with one item id or event id exactly one wins; both keys are
+      remembered for `KEEP_SECONDS`, across restarts. It commits durably before returning, and so does
+      `record_feedback`: the caller acknowledges Slack only afterwards.
+    - `unfinished` returns the accepted items not yet finished (pending, or running when the process died),
+      oldest first; `expire` moves those accepted before a time to ``expired``.
+    - `allow` counts a hit for a key unless it had ``per_minute`` hits in the last 60 seconds.
+    - ``durable`` is False for a stand-in kept in memory (the configured database could not be written);
+      ``problem`` then says why, in one line.
+    """
+
+    @property
+    def durable(self) -> bool: ...
+
+    @property
+    def problem(self) -> str | None: ...
+
+    def accept(self, item_id: str, *, kind: str, payload: Mapping[str, Any], event_id: str | None = None) -> bool:
+        """Record new work; False (nothing recorded) when ``item_id`` or ``event_id`` was seen before."""
+        ...
+
+    def start(self, item_id: str) -> int:
+        """Mark an item running; returns its attempt number (1 the first time, more when resumed)."""
+        ...
+
+    def finish(self, item_id: str, state: FinalState) -> None:
+        """Mark an item done, failed (nothing could be posted) or dropped (not answered on purpose)."""
+        ...
+
+    def unfinished(self) -> list[WorkItem]:
+        """Pending and running items, oldest first."""
+        ...
+
+    def expire(self, *, before: float) -> int:
+        """Give up on unfinished items accepted before ``before`` (a time.time() value); returns how many."""
+        ...
+
+    def allow(self, key: str, *, per_minute: int) -> bool:
+        """Count a hit for ``key``; False (not counted) when it had ``per_minute`` in the last minute; 0: no limit."""
+        ...
+
+    def record_answer(
+        self,
+        *,
+        channel: str,
+        thread_ts: str | None,
+        user: str | None,
+        question: str,
+        turns: Sequence[str],
+        answer: str,
+        section_ids: Sequence[str],
+        language: str,
+        confident: bool,
+        abstained: bool,
+    ) -> str:
+        """Store an answer about to be posted; returns its id (it rides in the feedback buttons)."""
+        ...
+
+    def record_feedback(self, *, answer_id: str, channel: str, message_ts: str, user: str, value: str) -> FeedbackRow:
+        """Store ``user``'s rating of a message (``good``/``bad``); the user's later click on it replaces it."""
+        ...
+
+    def feedback(
+        self,
+        *,
+        value: str | None = None,
+        channel: str | None = None,
+        message_ts: str | None = None,
+        user: str | None = None,
+    ) -> list[FeedbackRow]:
+        """Stored ratings, oldest first, filtered by any of the arguments."""
+        ...
+
+    def prune(self) -> None:
+        """Forget finished items and seen keys older than `KEEP_SECONDS`, and rate-limit hits past the window."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS answers (
+    id          TEXT PRIMARY KEY,
+    created     REAL NOT NULL,
+    channel     TEXT NOT NULL,
+    thread_ts   TEXT,
+    user        TEXT,
+    question    TEXT NOT NULL,
+    turns       TEXT NOT NULL DEFAULT '[]',
+    answer      TEXT NOT NULL,
+    section_ids TEXT NOT NULL DEFAULT '[]',
+    language    TEXT,
+    confident   INTEGER,
+    abstained   INTEGER
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id          INTEGER PRIMARY KEY,
+    channel     TEXT NOT NULL,
+    message_ts  TEXT NOT NULL,
+    user        TEXT NOT NULL,
+    value       TEXT NOT NULL CHECK (value IN ('good', 'bad')),
+    answer_id   TEXT,
+    question    TEXT NOT NULL,
+    turns       TEXT NOT NULL DEFAULT '[]',
+    answer      TEXT NOT NULL,
+    section_ids TEXT NOT NULL DEFAULT '[]',
+    abstained   INTEGER NOT NULL DEFAULT 0,
+    created     REAL NOT NULL,
+    updated     REAL NOT NULL,
+    UNIQUE (channel, message_ts, user)
+);
+CREATE INDEX IF NOT EXISTS feedback_value ON feedback (value);
+CREATE TABLE IF NOT EXISTS inbox (
+    id       TEXT PRIMARY KEY,
+    kind     TEXT NOT NULL,
+    payload  TEXT NOT NULL,
+    state    TEXT NOT NULL DEFAULT 'pending'
+             CHECK (state IN ('pending', 'running', 'done', 'failed', 'dropped', 'expired')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created  REAL NOT NULL,
+    updated  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inbox_state ON inbox (state, created);
+CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rate_hits (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS rate_hits_key ON rate_hits (key, at);
+"""
+
+_FEEDBACK_COLUMNS = (
+    "channel, message_ts, user, value, answer_id, question, turns, answer, section_ids, abstained, created, updated"
+)
+
+
+class SQLiteSlackStore:
+    """`SlackStore` in one SQLite file (WAL; commits before an acknowledgement are fsync'd), or in memory.
+
+    ``path=None`` keeps everything in memory (``durable`` False, ``problem`` says why: pass ``problem``).
+    Opening checks that the file can be written; `ConfigError` (naming CAREERBOT_FEEDBACK_DB) when not.
+    The database of an older careerbot (answers and feedback only) is upgraded in place.
+    """
+
+    def __init__(self, *, path: Path | None, problem: str | None = None, clock: Clock = time.time) -> None:
+        self.path = path
+        self._problem = problem if path is None else None
+        self._clock = clock
+        self._lock = threading.RLock()
+        try:
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                ":memory:" if path is None else path, timeout=30.0, check_same_thread=False, isolation_level=None
+            )
+            if path is not None:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            with self._tx() as db:  # also proves that the file can be written
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(SCHEMA_VERSION),),
+                )
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"CAREERBOT_FEEDBACK_DB: cannot write {path} ({exc})") from None
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def durable(self) -> bool:
+        return self.path is not None
+
+    @property
+    def problem(self) -> str | None:
+        return self._problem
+
+    @contextmanager
+    def _tx(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction; ``durable``: fsync'd at commit (the caller acknowledges Slack afterwards)."""
+        with self._lock:
+            db = self._db
+            if durable:
+                db.execute("PRAGMA synchronous=FULL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            else:
+                db.execute("COMMIT")
+            finally:
+                if durable:
+                    db.execute("PRAGMA synchronous=NORMAL")
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- the inbox and the dedup record -------------------------------------------------------------
+
+    def accept(self, item_id: str, *, kind: str, payload: Mapping[str, Any], event_id: str | None = None) -> bool:
+        now = self._clock()
+        with self._tx(durable=True) as db:
+            if event_id is not None and not _insert_seen(db, f"event:{event_id}", now):
+                return False
+            inserted = db.execute(
+                "INSERT INTO inbox (id, kind, payload, created, updated) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                (item_id, kind, json.dumps(dict(payload), ensure_ascii=False), now, now),
+            ).rowcount
+            return inserted == 1
+
+    def start(self, item_id: str) -> int:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE inbox SET state = 'running', attempts = attempts + 1, updated = ? WHERE id = ?",
+                (self._clock(), item_id),
+            )
+            row = db.execute("SELECT attempts FROM inbox WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise KeyError(item_id)
+        return int(row[0])
+
+    def finish(self, item_id: str, state: FinalState) -> None:
+        if state not in FINAL_STATES:
+            raise ValueError(f"state must be one of {FINAL_STATES}, not {state!r}")
+        with self._tx() as db:
+            db.execute("UPDATE inbox SET state = ?, updated = ? WHERE id = ?", (state, self._clock(), item_id))
+
+    def unfinished(self) -> list[WorkItem]:
+        rows = self._read(
+            "SELECT id, kind, payload, created, state, attempts FROM inbox "
+            "WHERE state IN ('pending', 'running') ORDER BY created, rowid"
+        )
+        return [
+            WorkItem(id=r[0], kind=r[1], payload=json.loads(r[2]), created=r[3], state=r[4], attempts=r[5])
+            for r in rows
+        ]
+
+    def expire(self, *, before: float) -> int:
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE inbox SET state = 'expired', updated = ? WHERE state IN ('pending', 'running') AND created < ?",
+                (self._clock(), before),
+            ).rowcount
+
+    # -- rate limits --------------------------------------------------------------------------------
+
+    def allow(self, key: str, *, per_minute: int) -> bool:
+        if per_minute <= 0:
+            return True
+        now = self._clock()
+        with self._tx() as db:
+            db.execute("DELETE FROM rate_hits WHERE key = ? AND at <= ?", (key, now - WINDOW_SECONDS))
+            (hits,) = db.execute("SELECT count(*) FROM rate_hits WHERE key = ?", (key,)).fetchone()
+            if hits >= per_minute:
+                return False
+            db.execute("INSERT INTO rate_hits (key, at) VALUES (?, ?)", (key, now))
+            return True
+
+    # -- answers and feedback -----------------------------------------------------------------------
+
+    def record_answer(
+        self,
+        *,
+        channel: str,
+        thread_ts: str | None,
+        user: str | None,
+        question: str,
+        turns: Sequence[str],
+        answer: str,
+        section_ids: Sequence[str],
+        language: str,
+        confident: bool,
+        abstained: bool,
+    ) -> str:
+        answer_id = secrets.token_hex(8)
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO answers (id, created, channel, thread_ts, user, question, turns, answer, section_ids,"
+                " language, confident, abstained) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    answer_id,
+                    self._clock(),
+                    channel,
+                    thread_ts,
+                    user,
+                    question,
+                    json.dumps(list(turns), ensure_ascii=False),
+                    answer,
+                    json.dumps(list(section_ids), ensure_ascii=False),
+                    language,
+                    int(confident),
+                    int(abstained),
+                ),
+            )
+        return answer_id
+
+    def record_feedback(self, *, answer_id: str, channel: str, message_ts: str, user: str, value: str) -> FeedbackRow:
+        if value not in VALUES:
+            raise ValueError(f"feedback value must be one of {VALUES}, not {value!r}")
+        now = self._clock()
+        with self._tx(durable=True) as db:
+            row = db.execute(
+                "SELECT question, turns, answer, section_ids, abstained FROM answers WHERE id = ?", (answer_id,)
+            ).fetchone()
+            question, turns, answer, section_ids, abstained = row if row else ("", "[]", "", "[]", 0)
+            db.execute(
+                f"INSERT INTO feedback ({_FEEDBACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (channel, message_ts, user) DO UPDATE SET value = excluded.value,"
+                " answer_id = excluded.answer_id, question = excluded.question, turns = excluded.turns,"
+                " answer = excluded.answer, section_ids = excluded.section_ids, abstained = excluded.abstained,"
+                " updated = excluded.updated",
+                (channel, message_ts, user, value, answer_id, question, turns, answer, section_ids, abstained, now, now),
+            )
+        return self.feedback(channel=channel, message_ts=message_ts, user=user)[0]
+
+    def feedback(
+        self,
+        *,
+        value: str | None = None,
+        channel: str | None = None,
+        message_ts: str | None = None,
+        user: str | None = None,
+    ) -> list[FeedbackRow]:
+        where, args = [], []
+        for column, wanted in (("value", value), ("channel", channel), ("message_ts", message_ts), ("user", user)):
+            if wanted is not None:
+                where.append(f"{column} = ?")
+                args.append(wanted)
+        sql = f"SELECT {_FEEDBACK_COLUMNS} FROM feedback"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [
+            FeedbackRow(
+                channel=r[0],
+                message_ts=r[1],
+                user=r[2],
+                value=r[3],
+                answer_id=r[4],
+                question=r[5],
+                turns=tuple(json.loads(r[6])),
+                answer=r[7],
+                section_ids=tuple(json.loads(r[8])),
+                abstained=bool(r[9]),
+                created=r[10],
+                updated=r[11],
+            )
+            for r in self._read(sql + " ORDER BY created, id", args)
+        ]
+
+    # -- housekeeping -------------------------------------------------------------------------------
+
+    def prune(self) -> None:
+        now = self._clock()
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM inbox WHERE state NOT IN ('pending', 'running') AND updated < ?", (now - KEEP_SECONDS,)
+            )
+            db.execute("DELETE FROM seen WHERE at < ?", (now - KEEP_SECONDS,))
+            db.execute("DELETE FROM rate_hits WHERE at <= ?", (now - WINDOW_SECONDS,))
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+
+
+def _insert_seen(db: sqlite3.Connection, key: str, now: float) -> bool:
+    return db.execute("INSERT INTO seen (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, now)).rowcount == 1
+
+
+def open_store(settings: Settings) -> SlackStore:
+    """The store ``careerbot slack`` uses: SQLite at CAREERBOT_FEEDBACK_DB (default ``<data_dir>/feedback.sqlite3``).
+
+    When that file cannot be written (a read-only data dir), the bot still answers: from an in-memory stand-in
+    whose ``problem`` says why (feedback buttons are then left out, and work is not kept across restarts).
+    """
+    path = settings.feedback_path
+    try:
+        return SQLiteSlackStore(path=path)
+    except ConfigError as exc:
+        problem = f"{exc}; questions are not kept across restarts and answers have no feedback buttons"
+        log.warning("%s", problem)
+        return SQLiteSlackStore(path=None, problem=problem)
