@@ -20,7 +20,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from urllib.parse import unquote
 
 from .answer import Answer
 from .careers import career_title
@@ -143,9 +142,6 @@ def brief_text(answer: Answer, prompts: PromptLibrary) -> str:
     The body is the answer's text without the lines that list its sources, nearest
     topics and related careers (recognised by their links, as the Slack renderer does).
     """
-    from .slack.render import strip_sources  # plain text handling; imports nothing of Slack's
-
-    links = {c.url for c in answer.citations} | {s.url for s in answer.suggestions} | {r.url for r in answer.related}
-    body = strip_sources(answer.text, links | {unquote(u) for u in links})  # templates show links readably (`iri`)
+    body = answer.body
     sources = [{"n": c.n, "career": career_title(c.title), "section": c.breadcrumb} for c in answer.citations]
     return prompts.render("answer_brief.md", language=answer.language, body=body, sources=sources)

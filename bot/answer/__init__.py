@@ -10,10 +10,11 @@ entry-point group, or call ``BACKENDS.register``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import quote
+import re
+from urllib.parse import quote, unquote
 
 from ..registry import Registry
 from ..retrieval import Retrieval
@@ -35,7 +36,43 @@ __all__ = [
     "StreamingBackend",
     "make_backend",
     "section_url",
+    "strip_link_lines",
 ]
+
+_URL_IN_LINE = re.compile(r"https?://[^\s）)（(、，,<>|]+")
+_STRUCTURAL = re.compile(r"^\s*(?:\[\d+\]|[-*+•]\s|\d+[.)]\s|\*\*[^*]+\*\*)")
+_LABEL_ONLY = re.compile(r"^\s*(?:\*\*[^*]+\*\*|__[^_]+__|#{1,6}\s+.+)\s*[:：]?\s*$")
+
+
+def strip_link_lines(markdown: str, urls: Iterable[str]) -> str:
+    """The answer's Markdown without the lines that list ``urls`` (sources, suggestions, related careers).
+
+    Only list-like lines are dropped (``[n] …``, ``- …``, ``**Label:** …``), never prose that
+    happens to link somewhere; a label line whose whole block was dropped goes too. Links are
+    compared decoded: the templates show them readably (``#日本での…``, the ``iri`` filter),
+    the structured fields carry them percent-encoded (``#%E6%97%A5…``).
+    """
+    wanted = {unquote(u) for u in urls}
+    lines = markdown.splitlines()
+    dropped = []
+    for line in lines:
+        found = {unquote(u) for u in _URL_IN_LINE.findall(line)}
+        dropped.append(bool(found) and found <= wanted and bool(_STRUCTURAL.match(line)))
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if dropped[i]:
+            continue
+        if _LABEL_ONLY.match(line):
+            block = []
+            for j in range(i + 1, len(lines)):
+                if not lines[j].strip():
+                    break
+                block.append(j)
+            if block and all(dropped[j] for j in block):
+                continue
+        out.append(line)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
+
 
 
 def section_url(base: str, section: Section) -> str:
@@ -99,6 +136,17 @@ class Answer:
     trace: tuple[str, ...] = ()
     #: Careers that answer the question about equally (slugs): the user may pick one for the full answer.
     choices: tuple[str, ...] = ()
+
+    @property
+    def links(self) -> set[str]:
+        """The links the answer lists apart from its content: its sources, suggestions and related careers."""
+        return {c.url for c in self.citations} | {s.url for s in self.suggestions} | {r.url for r in self.related}
+
+    @property
+    def body(self) -> str:
+        """What the user reads for content: ``text`` without the lines that list `links` (every surface
+        renders those from the structured fields; the eval looks for the answering sentence here)."""
+        return strip_link_lines(self.text, self.links)
 
     def to_json(self) -> dict[str, Any]:
         """The ``careerbot ask --json`` object."""

@@ -17,14 +17,12 @@ import math
 import unicodedata
 from collections.abc import Collection, Hashable, Iterable, Sequence
 from typing import TypeVar
-from urllib.parse import unquote
 
 from ..text import normalize, strip_decorations
 
 __all__ = [
     "abstention_precision",
     "abstention_recall",
-    "answer_body",
     "articles_of_texts",
     "contains_text",
     "citation_precision",
@@ -110,14 +108,6 @@ def contains_text(text: str, expected: Sequence[str]) -> bool:
     """Whether any ``expected`` string occurs in ``text`` (both normalised as in `normalize_for_match`)."""
     norm = normalize_for_match(text)
     return any(w and w in norm for w in (normalize_for_match(e) for e in expected))
-
-
-def answer_body(text: str, links: Collection[str]) -> str:
-    """The part of an answer a user reads for its content: ``text`` without the lines that carry one of
-    ``links`` (the sources list, related careers, suggestions), so a heading quoted in a source title
-    is not mistaken for an answer."""
-    forms = {u for link in links if link for u in (link, unquote(link))}
-    return "\n".join(line for line in text.splitlines() if not any(f in line for f in forms))
 
 
 def articles_of_texts(expected: Sequence[str], articles: dict[str, str]) -> dict[str, list[str]]:

@@ -201,8 +201,7 @@ def score_question(
     row["text_rank"] = trank
     for k in (1, 3, 5):
         row[f"text_hit@{k}"] = m.hit_at(trank, k) if text_eval else None
-    links = [c.url for c in answer.citations] + [x.url for x in (*answer.related, *answer.suggestions)]
-    body = m.answer_body(answer.text, links)
+    body = answer.body
     row["answer_hit"] = (0.0 if answer.abstained else float(m.contains_text(body, q.expected_text))) if text_eval else None
     cited = [c.section_id for c in answer.citations]
     row["citation_precision"] = m.citation_precision(cited, gold) if section_eval else None

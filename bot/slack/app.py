@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -53,7 +54,7 @@ from ..settings import Settings
 from ..text import detect_language
 from .config import check_settings
 from .mrkdwn import escape, mentions_other_user, question_text
-from .render import FEEDBACK_ACTION, Renderer, SlackMessage, parse_feedback_value
+from .render import FEEDBACK_ACTION, PICK_ACTION, Renderer, SlackMessage, parse_feedback_value, parse_pick_value
 from .retries import retry_handlers
 from .store import FinalState, SlackStore, WorkItem, open_store
 from .stream import DraftReply, StreamSupport
@@ -224,6 +225,7 @@ class SlackBot:
         app.event("assistant_thread_context_changed")(lambda: None)
         app.command(SLASH_COMMAND)(self._on_command)
         app.action(FEEDBACK_ACTION)(self._on_feedback)
+        app.action(re.compile(rf"^{re.escape(PICK_ACTION)}:"))(self._on_pick)
         app.error(self._on_error)
 
     def socket_mode_handler(self) -> Any:
@@ -429,6 +431,49 @@ class SlackBot:
                     channel=channel, user=user, thread_ts=container.get("thread_ts"), **thanks.kwargs()
                 ),
             )
+
+    def _on_pick(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """A career button under an answer several careers answered: the question again, for that career.
+
+        Accepted and queued like a question (durably, then acknowledged); answered in the same thread, or
+        privately through the ``response_url`` under a private ``/career`` answer.
+        """
+        parsed = parse_pick_value(action.get("value") or "")
+        container = body.get("container") or {}
+        channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+        user = (body.get("user") or {}).get("id")
+        career = self.advisor.careers.get(parsed[0]) if parsed else None
+        clicked = str(action.get("action_ts") or body.get("trigger_id") or time.time())
+        if parsed is None or career is None or not channel or not user:
+            ack()
+            log.warning("ignored a career button without a known career, a question, a channel or a user")
+            return
+        question = f"{career.name}: {parsed[1]}"  # named now, so the analysis reads it as about that career
+        language = detect_language(parsed[1])
+        response_url = body.get("response_url")
+        if container.get("is_ephemeral") and response_url:
+            qid = f"pick:{channel}:{clicked}"
+            payload = {"channel": channel, "user": user, "text": question, "response_url": response_url}
+            if self.store.accept(qid, kind=COMMAND, payload=payload):
+                busy = self._enqueue(WorkItem(id=qid, kind=COMMAND, payload=payload, created=time.time()),
+                                     language=language)
+                if busy is not None:
+                    ack(response_type="ephemeral", replace_original=False, **busy.kwargs())
+                    return
+            ack()
+            return
+        message = body.get("message") or {}
+        msg = Incoming(
+            channel=channel,
+            user=user,
+            ts=clicked,
+            thread_ts=container.get("thread_ts") or message.get("thread_ts") or container.get("message_ts"),
+            text=question,
+            channel_type="im" if channel.startswith("D") else None,
+            team=(body.get("team") or {}).get("id"),
+        )
+        self._accept(msg, mode=ANSWER, event_id=None)
+        ack()
 
     def _on_home_opened(self, event: dict[str, Any]) -> None:
         """Home tab: what the bot knows. Messages tab: a welcome with examples in a DM that has no messages yet."""
@@ -696,7 +741,8 @@ class SlackBot:
                 )
             except Exception as exc:  # noqa: BLE001 - the answer matters more than its feedback buttons
                 log.error("could not store the answer for feedback (%s); posting it without buttons", exc)
-        return self.renderer.answer(answer, answer_id=answer_id, cut=cut)
+        names = {slug: c.name for slug in answer.choices if (c := self.advisor.careers.get(slug))}
+        return self.renderer.answer(answer, answer_id=answer_id, cut=cut, career_names=names)
 
     def _help(self, language: str) -> SlackMessage:
         articles = self.advisor.knowledge.articles

@@ -9,11 +9,10 @@ characters of blocks in total, and a top-level ``text`` fallback of at most
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 import yaml
 
@@ -24,7 +23,16 @@ from ..knowledge import Article
 from ..prompts import PromptLibrary
 from .mrkdwn import escape, link, markdown_to_mrkdwn, split_mrkdwn, truncate
 
-__all__ = ["FEEDBACK_ACTION", "Renderer", "SlackMessage", "feedback_value", "parse_feedback_value"]
+__all__ = [
+    "FEEDBACK_ACTION",
+    "PICK_ACTION",
+    "Renderer",
+    "SlackMessage",
+    "feedback_value",
+    "parse_feedback_value",
+    "parse_pick_value",
+    "pick_value",
+]
 
 SECTION_LIMIT = 3000
 MESSAGE_BLOCKS = 50
@@ -34,10 +42,11 @@ FALLBACK_LIMIT = 3000
 HEADER_LIMIT = 150
 PROMPTS_MAX = 4
 FEEDBACK_ACTION = "careerbot_feedback"
+#: Buttons under an answer that several careers answer equally: one per career (action ids ``…:<n>``).
+PICK_ACTION = "careerbot_pick_career"
+#: Slack's limit for a button value is 2,000 characters; the question is cut to fit.
+_PICK_QUESTION_CHARS = 1800
 
-_URL_IN_LINE = re.compile(r"https?://[^\s）)（(、，,<>|]+")
-_STRUCTURAL = re.compile(r"^\s*(?:\[\d+\]|[-*+•]\s|\d+[.)]\s|\*\*[^*]+\*\*)")
-_LABEL_ONLY = re.compile(r"^\s*(?:\*\*[^*]+\*\*|__[^_]+__|#{1,6}\s+.+)\s*[:：]?\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,38 +73,24 @@ def parse_feedback_value(raw: str) -> tuple[str, str] | None:
     return value, answer_id
 
 
+def pick_value(slug: str, question: str) -> str:
+    """A career button's value: the career and the question it answers again for that career."""
+    return json.dumps({"career": slug, "question": question[:_PICK_QUESTION_CHARS]}, ensure_ascii=False)
+
+
+def parse_pick_value(raw: str) -> tuple[str, str] | None:
+    """``(slug, question)`` from a career button's value, None when it is not ours."""
+    try:
+        data = json.loads(raw or "")
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("career"), str) or not isinstance(data.get("question"), str):
+        return None
+    return (data["career"], data["question"]) if data["career"] and data["question"].strip() else None
+
+
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def strip_sources(markdown: str, urls: set[str]) -> str:
-    """The answer's Markdown without the lines that list ``urls`` (sources, suggestions, related careers).
-
-    Only list-like lines are dropped (``[n] …``, ``- …``, ``**Label:** …``), never prose that
-    happens to link somewhere; a label line whose whole block was dropped goes too. Links are
-    compared decoded: the templates show them readably (``#日本での…``, the ``iri`` filter),
-    the structured fields carry them percent-encoded (``#%E6%97%A5…``).
-    """
-    wanted = {unquote(u) for u in urls}
-    lines = markdown.splitlines()
-    dropped = []
-    for line in lines:
-        found = {unquote(u) for u in _URL_IN_LINE.findall(line)}
-        dropped.append(bool(found) and found <= wanted and bool(_STRUCTURAL.match(line)))
-    out: list[str] = []
-    for i, line in enumerate(lines):
-        if dropped[i]:
-            continue
-        if _LABEL_ONLY.match(line):
-            block = []
-            for j in range(i + 1, len(lines)):
-                if not lines[j].strip():
-                    break
-                block.append(j)
-            if block and all(dropped[j] for j in block):
-                continue
-        out.append(line)
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
 
 
 class Renderer:
@@ -121,17 +116,23 @@ class Renderer:
 
     # -- answers ----------------------------------------------------------------------------
 
-    def answer(self, answer: Answer, *, answer_id: str | None, cut: bool = False) -> SlackMessage:
+    def answer(
+        self,
+        answer: Answer,
+        *,
+        answer_id: str | None,
+        cut: bool = False,
+        career_names: Mapping[str, str] | None = None,
+    ) -> SlackMessage:
         """An `Answer` as a message: the evidence, numbered source links, the confidence line, feedback buttons.
 
         The body is ``answer.text`` converted from Markdown with its source lines removed; the
-        sources, suggestions and related careers are rendered from the structured fields.
+        sources, suggestions and related careers are rendered from the structured fields. An answer that
+        several careers answer equally (``answer.choices``) gets one button per career (``career_names``:
+        slug → name), which answers the question again for that career in full.
         """
         lang = answer.language
-        structured = (
-            {c.url for c in answer.citations} | {s.url for s in answer.suggestions} | {r.url for r in answer.related}
-        )
-        body = markdown_to_mrkdwn(strip_sources(answer.text, structured))
+        body = markdown_to_mrkdwn(answer.body)
         citations = [
             {"n": c.n, "link": link(c.url, f"{career_title(c.title)} › {c.breadcrumb}" if c.breadcrumb else c.title)}
             for c in answer.citations
@@ -157,6 +158,8 @@ class Renderer:
         extra: list[dict[str, Any]] = [
             {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(confidence, SECTION_LIMIT)}]}
         ]
+        if answer.choices and not answer.abstained:
+            extra.insert(0, self.choices_block(answer, names=career_names or {}))
         if answer_id:
             extra.append(self.feedback_block(answer_id, language=lang))
         return self._message(mrkdwn, language=lang, extra=extra)
@@ -167,6 +170,22 @@ class Renderer:
         No sources, confidence line or buttons: the final `answer` message replaces it.
         """
         return self._message(markdown_to_mrkdwn(markdown) or "…", language=language, extra=[])
+
+    def choices_block(self, answer: Answer, *, names: Mapping[str, str]) -> dict[str, Any]:
+        """An ``actions`` block: a button per career of ``answer.choices`` (at most five), each asking again."""
+        label = self.labels(answer.language)["choose_career"]
+        return {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": f"{PICK_ACTION}:{i}",
+                    "text": {"type": "plain_text", "text": truncate(label.format(career=names.get(slug, slug)), 75)},
+                    "value": pick_value(slug, answer.question),
+                }
+                for i, slug in enumerate(answer.choices[:5])
+            ],
+        }
 
     def feedback_block(self, answer_id: str, *, language: str) -> dict[str, Any]:
         """A ``context_actions`` block with 👍/👎 ``feedback_buttons`` (values ``good:<id>`` / ``bad:<id>``)."""
@@ -270,6 +289,7 @@ _LABEL_KEYS = frozenset(
         "prompts_title",
         "home_header",
         "truncated",
+        "choose_career",
     }
 )
 

@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 
+from bot.answer import strip_link_lines
 from bot.eval import metrics as m
 
 
@@ -110,9 +111,9 @@ def test_answer_text_matching() -> None:
     assert m.contains_text("- 経験年数: **シニア** / 年収: 1,100〜1,800+ [1]", ["１，１００〜１，８００+"])
     assert not m.contains_text("年収の表", ["1,100〜1,800+"])
     text = "- 『統計学入門』 [1]\n\n**出典**\n[1] 記事 › 学習方法 — https://x.example/ds#%E5%AD%A6%E7%BF%92\n"
-    body = m.answer_body(text, ["https://x.example/ds#%E5%AD%A6%E7%BF%92"])
-    assert "統計学入門" in body and "出典" in body and "学習方法" not in body  # the source line is gone
-    body = m.answer_body("[1] 記事 › 学習方法 — https://x.example/ds#学習", ["https://x.example/ds#%E5%AD%A6%E7%BF%92"])
+    body = strip_link_lines(text, ["https://x.example/ds#%E5%AD%A6%E7%BF%92"])
+    assert "統計学入門" in body and "学習方法" not in body  # the source line is gone, and its empty label
+    body = strip_link_lines("[1] 記事 › 学習方法 — https://x.example/ds#学習", ["https://x.example/ds#%E5%AD%A6%E7%BF%92"])
     assert body == ""  # the readable (decoded) form of a link counts too
     found = m.articles_of_texts(["450〜700", "PyTorch", "nowhere"], {"ds": "年収 450〜700", "mle": "pytorch, 450〜700"})
     assert found == {"ds": ["450〜700"], "mle": ["450〜700", "PyTorch"]}

@@ -533,3 +533,43 @@ def test_malformed_requests_do_not_take_the_app_down(slack_app):
     ts, reply = app.mention("AI PMの年収は？")
     assert reply.status == 200
     app.fake.wait_for("chat.postMessage", where=in_thread(ts))
+
+
+def test_the_books_question_names_every_book_of_the_article(slack_app):
+    app = slack_app()
+    ts, _ = app.mention("AI PMになるにはどんな本で勉強すればいい？")
+    [post] = app.fake.wait_for("chat.postMessage", where=in_thread(ts))
+    shown = " ".join(b["text"]["text"] for b in post.body["blocks"] if b.get("type") == "section")
+    for book in ("『仕事ではじめる機械学習』", "『AIデザインパターン』", "『10年戦えるデータ分析入門』", "『大規模言語モデル入門』"):
+        assert book in shown
+    assert shown.count("*出典*") + shown.count("*Sources*") == 1  # the sources once, as links
+
+
+def test_a_question_several_careers_answer_offers_a_button_per_career(slack_app):
+    app = slack_app()
+    ts, _ = app.mention("面接ではどんなことを聞かれますか？")
+    [post] = app.fake.wait_for("chat.postMessage", where=in_thread(ts))
+    [actions] = [b for b in post.body["blocks"] if b.get("type") == "actions"]
+    buttons = {e["text"]["text"]: e for e in actions["elements"]}
+    assert "データサイエンティストについて詳しく" in buttons and len(buttons) >= 2
+    message_ts = app.fake.threads[("C100", ts)][-1]["ts"]
+    button = buttons["データサイエンティストについて詳しく"]
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T0001"},
+        "user": {"id": "U7"},
+        "api_app_id": "A111",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": "C100", "thread_ts": ts,
+                      "is_ephemeral": False},
+        "channel": {"id": "C100"},
+        "message": {"ts": message_ts, "thread_ts": ts, "text": post.body["text"]},
+        "response_url": app.fake.response_url("pick"),
+        "trigger_id": "1.2.3",
+        "actions": [{"type": "button", "action_id": button["action_id"], "block_id": "b1",
+                     "value": button["value"], "action_ts": str(time.time())}],
+    }
+    assert app.action(payload).status == 200
+    posts = app.fake.wait_for("chat.postMessage", where=in_thread(ts), count=2)
+    full = " ".join(b["text"]["text"] for b in posts[-1].body["blocks"] if b.get("type") == "section")
+    assert "p値とは何か" in full  # the data scientist's interview questions, in full, in the same thread
+    assert not [b for b in posts[-1].body["blocks"] if b.get("type") == "actions"]  # one career now: no buttons
