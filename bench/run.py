@@ -258,7 +258,9 @@ def markdown(results: dict) -> str:
         ("Synthetic corpus: peak RSS while indexing", f"{y['index_peak_rss_mb']:.0f} MB", ""),
         ("Synthetic corpus: query p50 / p95", f"{y['query_p50_ms']:.1f} / {y['query_p95_ms']:.1f} ms", "p95 ≤ 30 ms"),
     ]
-    lines = ["| measure | result | target |", "| --- | --- | --- |"]
+    m = results["machine"]
+    lines = [f"load average {m.get('load_average_at_start', '?')} at the start, {m.get('load_average_at_end', '?')} at the end",
+             "", "| measure | result | target |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines)
 
@@ -274,12 +276,15 @@ def main() -> None:
         work = Path(tmp)
         shutil.copytree(ROOT / "knowledge", work / "knowledge")
         results: dict = {
-            "machine": {"cores": available_cores(), "python": platform.python_version(), "platform": platform.platform()},
+            "machine": {"cores": available_cores(), "python": platform.python_version(), "platform": platform.platform(),
+                        "load_average_at_start": round(os.getloadavg()[0], 2)},
         }
         if not args.slack:
             results["shipped"] = bench_shipped(work, questions, repeats=1 if args.quick else 3)
             results["synthetic"] = bench_synthetic(work, 300 if args.quick else 10_000, questions)
         results["slack"] = bench_slack(work, loads=(20, 100), latencies=(0.0,) if args.quick else (0.0, 0.1))
+    # Timings on a shared machine mean little without the load they were taken under.
+    results["machine"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.slack and args.out.is_file():  # keep the other figures of an earlier full run
         results = {**json.loads(args.out.read_text(encoding="utf-8")), **results}
