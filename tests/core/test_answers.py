@@ -126,6 +126,19 @@ def test_a_neighbouring_career_that_has_no_article_abstains_by_name(advisor: Adv
     assert f"「{career}」" in answer.text or f'"{career}"' in answer.text
 
 
+@pytest.mark.parametrize("question", ["データサイエンティストの面接でSPIは何割取れればいい？", "PMになるにはPMPの資格は必要？"])
+def test_a_named_thing_the_articles_never_mention_abstains_even_under_a_template_part(advisor: Advisor, question: str) -> None:
+    # 「面接」 and 「なるには」 are parts the articles cover, but SPI and PMP appear in none of them.
+    answer = advisor.ask(question)
+    assert answer.abstained and answer.citations == (), answer.text
+
+
+def test_how_words_in_latin_letters_are_not_a_topic(advisor: Advisor) -> None:
+    answer = advisor.ask("未経験でもOK？MLエンジニアになるには何から始める？")
+    assert not answer.abstained and answer.citations
+    assert all(c.section_id.startswith("machine_learning_engineer#") for c in answer.citations)
+
+
 def test_covered_careers_inside_longer_titles_are_still_answered(advisor: Advisor) -> None:
     for question in ("シニアデータサイエンティストの仕事は？", "AIエンジニアの年収は？", "PdMとプロジェクトマネージャーの違いは？"):
         answer = advisor.ask(question)
