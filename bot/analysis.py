@@ -73,6 +73,9 @@ class QuestionAnalysis:
     position: str | None = None
     #: The topic: the (normalised) question without career names and aspect cues.
     topic: str = ""
+    #: The topic within the sentence that asks (the one with the cue, else the last): without the
+    #: background a long message starts with (「SIerでJavaのSEを6年…」).
+    asked_topic: str = ""
     #: Topic terms (career names and the aspect's cue removed, synonyms added) with their idf.
     terms: dict[str, float] = field(default_factory=dict)
     #: The terms of the cue of what is asked (「メーカー」 in 「メーカー系でも…」), with their idf.
@@ -112,6 +115,7 @@ class QuestionAnalysis:
             "with_role": ", ".join(self.partners) or None,
             "terms": {t: round(w, 2) for t, w in sorted(self.terms.items(), key=lambda kv: -kv[1])},
             "topic": self.topic,
+            "asked_topic": self.asked_topic,
             "search_text": self.search_text,
             "uncovered_career": self.uncovered_career,
         }
@@ -196,7 +200,10 @@ class Analyzer:
         )
 
         asked_spans = {i for c in cues for i in range(c.start, c.end)}  # what is asked about is not the topic
-        topic = "".join(" " if i in asked_spans else ch for i, ch in enumerate(stripped)).strip()
+        spaced = "".join(" " if i in asked_spans else ch for i, ch in enumerate(stripped))
+        topic = spaced.strip()
+        start, end = _asking_sentence(stripped, main)
+        asked_topic = spaced[start:end].strip()
         expansion = " ".join(self.synonyms.expansions(stripped))
         cue_terms = {t for c in cues for w in c.aspect.cues for t in terms(w)}  # nor its synonyms (会社 → 企業)
         weights = {
@@ -215,6 +222,7 @@ class Analyzer:
             comparison=comparison,
             position=self.aspects.position(stripped),
             topic=topic,
+            asked_topic=asked_topic,
             terms=weights,
             cue_terms={t: self.idf(t) for t in terms(main.word) if is_content_term(t)} if main else {},
             uncovered_career=None if refs else self.careers.uncovered(asked),
@@ -279,6 +287,18 @@ class Analyzer:
         if not subjects:
             subjects = [CareerRef(slug=s, via="context") for s in context if s not in partner_slugs]
         return (subjects or refs), names
+
+
+def _asking_sentence(text: str, cue: Cue | None) -> tuple[int, int]:
+    """Offsets in ``text`` of the sentence that holds ``cue``, or of the last sentence with words."""
+    bounds, begin = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        bounds.append((begin, m.end()))
+        begin = m.end()
+    bounds.append((begin, len(text)))
+    if cue is not None:
+        return next((b, e) for b, e in bounds if b <= cue.start < e or e == len(text))
+    return next(((b, e) for b, e in reversed(bounds) if text[b:e].strip(" 。.!?\n")), (0, len(text)))
 
 
 def _asked(cues: Sequence[Cue], text: str) -> Cue | None:

@@ -277,6 +277,11 @@ class Retriever:
             prior += w.career * share * (slugs == slug)
         return prior
 
+    def _unknown_names(self, a: QuestionAnalysis) -> list[str]:
+        """Names in Latin letters that the sentence asking uses and the articles never do (「TOEIC」)."""
+        asked = unknown_words(a.asked_topic, known=self.index.doc_freq.__contains__, fillers=self._not_topics)
+        return [w for w in asked if w.isascii()]
+
     def _signals(self, a: QuestionAnalysis, hits: Sequence[Hit], *, content_cosines: Sequence[float]) -> dict[str, float]:
         """Dense strength and lexical coverage of the topic (question minus career names), combined in [0, 1].
 
@@ -304,7 +309,7 @@ class Retriever:
         known_topic = a.language == "ja" and bool(a.terms) and not unknown and coverage >= KNOWN_TOPIC_COVERAGE
         if (a.careers and not english_off_template) or known_topic:
             confidence += (1.0 - confidence) * CAREER_BONUS
-        if a.language == "ja" and unknown and (a.aspect is None or any(w.isascii() for w in unknown)):
+        if a.language == "ja" and ((a.aspect is None and unknown) or self._unknown_names(a)):
             confidence *= UNKNOWN_TOPIC_FACTOR
         # An English question about no career and no part of the template: meaning alone cannot tell
         # "a Python script that scrapes a site" from what the articles say about Python.

@@ -133,6 +133,15 @@ def test_a_named_thing_the_articles_never_mention_abstains_even_under_a_template
     assert answer.abstained and answer.citations == (), answer.text
 
 
+def test_a_name_in_the_background_of_a_long_message_is_not_what_it_asks(advisor: Advisor) -> None:
+    asks = advisor.ask("データサイエンティストになるにはSAPの知識は必要？")
+    background = advisor.ask("商社でSAPの導入担当を5年やってました。データサイエンティストになるには何から勉強すればいい？")
+    assert asks.abstained
+    analysis = background.retrieval.analysis
+    assert "sap" in analysis.topic and "sap" not in analysis.asked_topic
+    assert not background.abstained
+
+
 def test_how_words_in_latin_letters_are_not_a_topic(advisor: Advisor) -> None:
     answer = advisor.ask("未経験でもOK？MLエンジニアになるには何から始める？")
     assert not answer.abstained and answer.citations
