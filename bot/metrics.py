@@ -62,9 +62,10 @@ QUESTION_OUTCOMES = ("answered", "abstained", "failed")
 #: ranking; ``compose`` includes ``llm``; ``total`` is the whole `Advisor.ask`).
 STAGES = ("rewrite", "embed", "search", "retrieve", "compose", "llm", "total")
 #: Why an answer came from ``extractive`` instead of the configured backend (``Answer.usage["fallback"]``
-#: of the LLM backends; ``backend_error``: the backend raised and the pipeline fell back).
+#: of the LLM backends; ``backend_error``: the backend raised and the pipeline fell back). Not a fallback:
+#: ``low_confidence``, when an LLM backend leaves a question it would abstain on to ``extractive`` without
+#: asking the model (counted as ``abstained``).
 FALLBACK_REASONS = (
-    "low_confidence",
     "no_valid_citation",
     "timeout",
     "connection",
@@ -75,6 +76,7 @@ FALLBACK_REASONS = (
 )
 #: Why slack_sdk retried a Web API call (`bot.slack.retries`).
 SLACK_RETRY_REASONS = ("rate_limited", "server_error", "connection")
+NOT_A_FALLBACK = "low_confidence"
 #: How a reply to Slack ended (the counts `careerbot health` shows, as Prometheus counters).
 REPLY_OUTCOMES = ("answered", "apologized", "undelivered")
 #: Why a question was not taken: the queue was full, or the user was over the rate limit.
@@ -83,8 +85,9 @@ REFUSAL_REASONS = ("busy", "rate_limited")
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 RELOAD_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
-#: A Slack method name or error code as a label: lower-case letters, digits, ``._``; at most this long.
-_TOKEN = re.compile(r"^[a-z0-9_.]{1,48}$")
+#: A Slack method name (``chat.postMessage``) or error code as a label: ASCII letters, digits, ``._``; at
+#: most 48 of them.
+_TOKEN = re.compile(r"^[A-Za-z0-9_.]{1,48}$")
 
 Sampler = Callable[[], float | Mapping[tuple[str, ...], float]]
 
@@ -95,7 +98,7 @@ def _one_of(value: str | None, allowed: Iterable[str]) -> str:
 
 def slack_token(value: Any) -> str:
     """``value`` as a bounded label (a Slack method name or error code), else ``other``."""
-    text = str(value or "").strip().lower()
+    text = str(value or "").strip()
     return text if _TOKEN.match(text) else OTHER
 
 
@@ -250,7 +253,7 @@ class Metrics:
         reason = answer.usage.get("fallback")
         if reason is None and answer.backend != backend and answer.backend == "extractive":
             reason = "backend_error"  # the backend raised: the pipeline answered extractively
-        if reason is not None:
+        if reason is not None and reason != NOT_A_FALLBACK:
             self.fallbacks.labels(backend=slack_token(backend), reason=_one_of(str(reason), FALLBACK_REASONS)).inc()
 
     def question_failed(self, *, surface: str) -> None:
