@@ -220,7 +220,8 @@ def _serve_with(
                 health=lambda: {"articles": len(advisor.knowledge.articles), **bot.stats()},
                 max_connections=settings.slack_http_max_connections,
                 read_timeout=settings.slack_http_read_timeout,
-                metrics=metrics if on_slack_port else None,
+                metrics=metrics,
+                serve_metrics=on_slack_port,
             ).start()
 
             def connected() -> bool:

@@ -198,8 +198,9 @@ class SlackHTTPServer:
     """Serves ``app`` on ``host:port`` (port 0: any free port; see `port`), one thread per connection.
 
     ``signing_secret`` verifies every ``POST /slack/events`` before it is parsed. ``health`` adds fields to
-    ``GET /healthz``'s ``{"ok": true}``. With ``metrics``, ``GET /metrics`` serves its registry (and the
-    server's own ``careerbot_http_connections`` and ``careerbot_http_refused_total``).
+    ``GET /healthz``'s ``{"ok": true}``. ``metrics`` gets the server's own ``careerbot_http_connections``
+    and ``careerbot_http_refused_total``, and with ``serve_metrics`` ``GET /metrics`` serves its registry
+    (without: metrics are served elsewhere, `bot.metrics.MetricsServer`, and ``/metrics`` is 404).
     """
 
     def __init__(
@@ -213,6 +214,7 @@ class SlackHTTPServer:
         max_connections: int = 100,
         read_timeout: float = 10.0,
         metrics: Metrics | None = None,
+        serve_metrics: bool = True,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ConfigError(f"--port: expected 1–65535, got {port}")
@@ -229,7 +231,7 @@ class SlackHTTPServer:
             raise ConfigError(f"--host/--port: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
         self._server.set_app(self._wsgi)
         self._thread: threading.Thread | None = None
-        self._metrics_app = metrics.wsgi_app() if metrics is not None else None
+        self._metrics_app = metrics.wsgi_app() if metrics is not None and serve_metrics else None
         if metrics is not None:
             metrics.sample("careerbot_http_connections", "HTTP connections being served now "
                            "(CAREERBOT_SLACK_HTTP_MAX_CONNECTIONS at most).", lambda: float(self._server.active))

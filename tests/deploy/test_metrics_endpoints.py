@@ -61,6 +61,7 @@ def test_http_mode_with_a_metrics_port_keeps_metrics_off_the_slack_port(image_ro
     s = wait_scrape(own, lambda s: s.get(REPLIES, outcome="answered") == 1, what="the answer")
     assert s.value(QUESTIONS, surface="mention", outcome="answered") == 1
     assert f"serving metrics on {own}" in bot.log()
+    assert "careerbot_http_connections" in s.types  # the Slack port's own gauges, served on the metrics port
     code, _ = bot.stop(signal.SIGTERM)
     assert code == 0
 
