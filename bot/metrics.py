@@ -234,6 +234,8 @@ class Metrics:
         for surface in SURFACES:
             for outcome in QUESTION_OUTCOMES:
                 self.questions.labels(surface=surface, outcome=outcome)
+        for stage in STAGES:
+            self.stage_seconds.labels(stage=stage)
         for outcome in REPLY_OUTCOMES:
             self.replies.labels(outcome=outcome)
         for reason in REFUSAL_REASONS:

@@ -310,3 +310,18 @@ def test_metrics_settings(monkeypatch):
     monkeypatch.setenv("CAREERBOT_METRICS_PORT", "70000")
     with pytest.raises(ConfigError, match=r"^CAREERBOT_METRICS_PORT: .*\(got '70000'\)$"):
         load_settings()
+
+
+def test_a_question_the_pipeline_cannot_answer_is_counted_as_failed(slack_app, advisor, shared_data_dir, tmp_path):
+    prompts = tmp_path / "prompts"
+    shutil.copytree(advisor.settings.prompts_dir, prompts)
+    for name in ("answer.md.j2", "answer_brief.md.j2"):  # the answer's own templates are broken…
+        (prompts / "ja" / name).write_text("{{ no_such_variable }}", encoding="utf-8")
+    broken = Advisor(settings=make_settings(shared_data_dir, prompts_dir=prompts), embedder=advisor.embedder)
+    app = slack_app(advisor=broken)
+    ts, _ = app.mention(ANSWERABLE)
+    [apology] = app.fake.wait_for("chat.postMessage", where=in_thread(ts))  # …the apology's are not
+    assert "ai_product_manager#" not in apology.text
+    s = wait_scrape(app.metrics_url, lambda s: s.get(REPLIES, outcome="apologized") == 1, what="the apology")
+    assert questions(s) == {("mention", "failed"): 1}
+    assert s.value(f"{STAGE}_count", stage="total") == 0  # no answer, no stage timings
