@@ -112,12 +112,15 @@ class _Sample:
 
 
 class _Sampled(Collector):
-    """The `Metrics.sample` values, read at scrape time; one that fails is left out of that scrape (logged)."""
+    """The `Metrics.sample` values, read at scrape time; one that fails is left out of that scrape.
+
+    A failure is logged as a warning once, then quietly until that value can be read again.
+    """
 
     def __init__(self) -> None:
         self._samples: list[_Sample] = []
         self._lock = threading.Lock()
-        self.failures = 0
+        self._failing: set[str] = set()
 
     def add(self, sample: _Sample) -> None:
         with self._lock:
@@ -132,9 +135,14 @@ class _Sampled(Collector):
             try:
                 value = s.read()
             except Exception as exc:  # noqa: BLE001 - one broken source must not empty the whole scrape
-                self.failures += 1
-                log.warning("metrics: could not read %s (%s)", s.name, exc)
+                with self._lock:
+                    first = s.name not in self._failing
+                    self._failing.add(s.name)
+                log.log(logging.WARNING if first else logging.DEBUG, "metrics: could not read %s (%s); left out "
+                        "of the scrape", s.name, exc)
                 continue
+            with self._lock:
+                self._failing.discard(s.name)
             family_type = CounterMetricFamily if s.kind == "counter" else GaugeMetricFamily
             family = family_type(s.name, s.documentation, labels=list(s.labels))
             if isinstance(value, Mapping):

@@ -325,3 +325,27 @@ def test_a_question_the_pipeline_cannot_answer_is_counted_as_failed(slack_app, a
     s = wait_scrape(app.metrics_url, lambda s: s.get(REPLIES, outcome="apologized") == 1, what="the apology")
     assert questions(s) == {("mention", "failed"): 1}
     assert s.value(f"{STAGE}_count", stage="total") == 0  # no answer, no stage timings
+
+
+def test_a_value_that_cannot_be_read_leaves_only_itself_out_of_the_scrape(caplog):
+    metrics = Metrics(process=False)
+    reads: list[int] = []
+
+    def flaky() -> float:
+        reads.append(1)
+        if len(reads) <= 2:
+            raise OSError("database is locked")
+        return 7.0
+
+    metrics.sample("careerbot_example_depth", "An example gauge.", flaky)
+    server = MetricsServer(metrics=metrics, host="127.0.0.1", port=0)
+    try:
+        with caplog.at_level("DEBUG", logger="bot.metrics"):
+            for _ in range(2):
+                s = scrape(server.url)
+                assert "careerbot_example_depth" not in s.types and s.value("careerbot_build_info", version="0.1.0") == 1
+        warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1 and "careerbot_example_depth" in warnings[0].getMessage()  # logged once
+        assert scrape(server.url).value("careerbot_example_depth") == 7
+    finally:
+        server.shutdown()
