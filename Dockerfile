@@ -43,7 +43,8 @@ USER 10001:10001
 # Fails the build on a broken article; the bot then starts without indexing.
 RUN careerbot index --strict --quiet
 
-# HTTP mode only (`command: ["slack", "--http"]`): POST /slack/events, GET /healthz.
+# HTTP mode only (`command: ["slack", "--http"]`): POST /slack/events, GET /healthz, GET /metrics.
+# Metrics in Socket Mode: CAREERBOT_METRICS_HOST=0.0.0.0 and CAREERBOT_METRICS_PORT (README "Metrics").
 EXPOSE 3000
 
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 CMD ["careerbot", "health"]

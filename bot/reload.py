@@ -4,16 +4,18 @@
 times of its ``*.md``, ``synonyms.yaml`` and ``aspects.yaml``) and calls `Advisor.reload` when
 they change, or at once when `trigger` is called (the Slack server wires it to
 SIGHUP). Questions asked during a reload are answered from the old or the new
-index, never fail.
+index, never fail. With ``metrics``, every reload is counted (ok or failed) and timed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .metrics import Metrics
 from .pipeline import Advisor, ReloadReport
 
 __all__ = ["KnowledgeWatcher", "folder_fingerprint"]
@@ -42,12 +44,14 @@ class KnowledgeWatcher:
         advisor: Advisor,
         interval: float = 5.0,
         on_reload: Callable[[ReloadReport], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.advisor = advisor
         self.interval = interval
         self.on_reload = on_reload
+        self.metrics = metrics
         self._folder = advisor.settings.knowledge_dir
         self._seen = folder_fingerprint(self._folder)
         self._wake = threading.Event()
@@ -75,7 +79,15 @@ class KnowledgeWatcher:
         current = folder_fingerprint(self._folder)
         if current == self._seen:
             return None
-        report = self.advisor.reload(notify=lambda m: log.info("reload: %s", m))
+        start = time.perf_counter()
+        try:
+            report = self.advisor.reload(notify=lambda m: log.info("reload: %s", m))
+        except Exception:
+            if self.metrics is not None:
+                self.metrics.reloaded(seconds=time.perf_counter() - start, ok=False)
+            raise
+        if self.metrics is not None:
+            self.metrics.reloaded(seconds=report.seconds, ok=True)
         self._seen = current
         for problem in report.problems:
             log.warning("reload: skipped %s", problem)

@@ -125,6 +125,18 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="`careerbot slack --http`: seconds a connection may send nothing before it is closed."
     )
 
+    # Metrics for operators (Prometheus; see README "Metrics").
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="`careerbot slack`: serve GET /metrics on this port of its own (0: any free port; unset: "
+        "Socket Mode serves none, --http serves /metrics on the Slack port).",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", min_length=1, description="Address the metrics port listens on (0.0.0.0: every interface)."
+    )
+
     # LLM answer backends (the API variables are the SDKs' own, without the CAREERBOT_ prefix).
     llm_model: str = Field(default="", description="Model name for the openai / anthropic backends.")
     llm_temperature: float = Field(default=0.2, ge=0.0, le=2.0, description="Sampling temperature.")
@@ -175,6 +187,13 @@ class Settings(BaseSettings):
         elif f"{ENV_PREFIX}CONFIG" in os.environ:
             raise ConfigError(f"{ENV_PREFIX}CONFIG: no such file: {toml_path}")
         return tuple(sources)
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_port(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+            return None
+        return value
 
     @field_validator("slack_allowed_channels", mode="before")
     @classmethod

@@ -8,10 +8,12 @@ Modules (only this package imports Slack's libraries):
     store      `SlackStore`: inbox of accepted work, dedup keys, answers, feedback, rate limits (SQLite)
     feedback   a 👍/👎 rating; export of 👎 as a question set
     work       `WorkQueue`: bounded queue + workers, so acks never wait behind answers
-    retries    slack_sdk's retry handlers for 429 / 5xx / connection errors, bounded
+    retries    slack_sdk's retry handlers for 429 / 5xx / connection errors, bounded (each retry counted)
+    observed   the Web API client that counts calls failing after their retries (`bot.metrics`)
     stream     an LLM answer shown while it is written (Slack streaming, else a throttled placeholder)
     app        `SlackBot`: the bolt App wired to an `Advisor`
-    server     a hardened threaded WSGI server for HTTP mode (``POST /slack/events``, ``GET /healthz``)
+    server     a hardened threaded WSGI server for HTTP mode (``POST /slack/events``, ``GET /healthz``,
+               ``GET /metrics``)
     cli        ``careerbot slack`` and ``careerbot feedback export``
 
 Import `bot.slack.app` / `bot.slack.server` explicitly; this package itself imports nothing heavy.

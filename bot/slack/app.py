@@ -25,6 +25,8 @@ Contract, whatever the transport (HTTP or Socket Mode):
   cleared; a failure posts a short apology and is logged.
 - With a backend that streams (``openai``, ``anthropic``), the answer is shown while the model writes it
   (`bot.slack.stream`), then replaced by the final answer, rendered exactly as a non-streamed one.
+- **Operators can see it** (`bot.metrics`): questions by surface and outcome, stage timings, fallbacks, Web
+  API retries and failures, replies, refusals; inbox and queue depth read at each scrape.
 """
 
 from __future__ import annotations
@@ -49,11 +51,13 @@ from ..answer import Answer, StreamingBackend
 from ..careers import career_title
 from ..errors import ConfigError
 from ..logs import redact
+from ..metrics import Metrics
 from ..pipeline import Advisor
 from ..settings import Settings
 from ..text import detect_language
 from .config import check_settings
 from .mrkdwn import escape, mentions_other_user, question_text
+from .observed import RESPONSE_URL, ObservedWebClient, error_label, method_of
 from .render import FEEDBACK_ACTION, PICK_ACTION, Renderer, SlackMessage, parse_feedback_value, parse_pick_value
 from .retries import retry_handlers
 from .store import FinalState, SlackStore, WorkItem, open_store
@@ -80,6 +84,8 @@ _USER_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 #: Inbox item kinds and the modes of a message item.
 MESSAGE, COMMAND = "message", "command"
 ANSWER, FOLLOW_UP = "answer", "follow_up"
+#: The payload key naming the surface a question came from (`bot.metrics.SURFACES`).
+SURFACE = "surface"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,18 +136,43 @@ def _describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
 
 
+def _surface(item: WorkItem) -> str:
+    """Where an inbox item's question came from (items accepted before surfaces were recorded: inferred)."""
+    payload = item.payload
+    if payload.get(SURFACE):
+        return str(payload[SURFACE])
+    if item.kind == COMMAND:
+        return "button" if item.id.startswith("pick:") else "slash"
+    if payload.get("mode") == FOLLOW_UP:
+        return "follow_up"
+    return "dm" if payload.get("channel_type") == "im" else "mention"
+
+
 class Counters:
-    """Thread-safe counts of what happened since start (shown in the heartbeat and ``/healthz``)."""
+    """Thread-safe counts of what happened since start (shown in the heartbeat and ``/healthz``), each also
+    counted in ``metrics`` (``careerbot_slack_replies_total``, ``…_refused_total``, ``careerbot_inbox_…``)."""
 
     NAMES = ("answered", "apologized", "undelivered", "busy", "rate_limited", "resumed", "expired")
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics | None = None) -> None:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(self.NAMES, 0)
+        self._metrics = metrics
 
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:
             self._counts[name] += n
+        m = self._metrics
+        if m is None:
+            return
+        if name in ("answered", "apologized", "undelivered"):
+            m.replies.labels(outcome=name).inc(n)
+        elif name in ("busy", "rate_limited"):
+            m.refused.labels(reason=name).inc(n)
+        elif name == "resumed":
+            m.resumed.inc(n)
+        elif name == "expired":
+            m.expired.inc(n)
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -153,11 +184,20 @@ class SlackBot:
 
     ``http`` selects which credentials are required (see `check_settings`). The Web API client goes through
     ``settings.slack_api_url`` when set and retries as `bot.slack.retries` says. ``store`` defaults to
-    `open_store` (SQLite at CAREERBOT_FEEDBACK_DB). Call `resume` before serving, `drain` and `close` to stop.
+    `open_store` (SQLite at CAREERBOT_FEEDBACK_DB). ``metrics`` (default: a new `Metrics`) counts what the app
+    does; serve ``bot.metrics.registry``. Call `resume` before serving, `drain` and `close` to stop.
     Raises `ConfigError` for missing or rejected settings (the token is never shown).
     """
 
-    def __init__(self, *, advisor: Advisor, settings: Settings, http: bool, store: SlackStore | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        advisor: Advisor,
+        settings: Settings,
+        http: bool,
+        store: SlackStore | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         check_settings(settings, http=http)
         if os.environ.get("SLACK_CLIENT_ID") and os.environ.get("SLACK_CLIENT_SECRET"):
             # bolt would switch to its multi-workspace OAuth flow and ignore SLACK_BOT_TOKEN.
@@ -167,8 +207,10 @@ class SlackBot:
         self.settings = settings
         self.api_url = settings.slack_api_url or DEFAULT_API_URL
         assert settings.slack_bot_token is not None  # check_settings
-        self.retry_handlers = retry_handlers(max_retries=settings.slack_max_retries)
-        client = WebClient(
+        self.metrics = metrics or Metrics()
+        self.retry_handlers = retry_handlers(max_retries=settings.slack_max_retries, on_retry=self._count_retry)
+        client = ObservedWebClient(
+            metrics=self.metrics,
             token=settings.slack_bot_token.get_secret_value().strip(),
             base_url=self.api_url,
             retry_handlers=self.retry_handlers,  # (it logs as slack_sdk: quiet unless --verbose)
@@ -178,9 +220,10 @@ class SlackBot:
         self.bot_id: str | None = self.identity.get("bot_id")
         self.renderer = Renderer(prompts=advisor.prompts, max_question_chars=settings.max_question_chars)
         self.store = store or open_store(settings)
-        self.counters = Counters()
+        self.counters = Counters(self.metrics)
         self.answers = WorkQueue(name="answers", workers=settings.slack_workers, capacity=settings.slack_queue_size)
         self.chores = WorkQueue(name="chores", workers=CHORE_WORKERS, capacity=CHORE_CAPACITY)
+        self._sample_state()
         secret = settings.slack_signing_secret.get_secret_value().strip() if settings.slack_signing_secret else ""
         bolt_log = logging.getLogger("bot.slack.bolt")
         if not any(isinstance(f, _SameTokenNotice) for f in bolt_log.filters):
@@ -215,6 +258,33 @@ class SlackBot:
             raise ConfigError(f"SLACK_API_URL: cannot reach {where}: {_describe(exc)}") from None
         log.info("connected as %s (bot user %s) in team %s", resp.get("user"), resp.get("user_id"), resp.get("team"))
         return dict(resp.data) if isinstance(resp.data, dict) else {}
+
+    def _count_retry(self, url: str, reason: str) -> None:
+        self.metrics.slack_retry(method=method_of(url, self.api_url), reason=reason)
+
+    def _sample_state(self) -> None:
+        """The gauges read at each scrape: inbox depth, the work queues, what the advisor serves."""
+        m = self.metrics
+
+        def inbox() -> dict[tuple[str, ...], float]:
+            counts = {("pending",): 0.0, ("running",): 0.0}
+            for item in self.store.unfinished():
+                key = (item.state if item.state in ("pending", "running") else "pending",)
+                counts[key] += 1
+            return counts
+
+        queues = {"answers": self.answers, "chores": self.chores}
+        m.sample("careerbot_inbox_unfinished", "Accepted questions not yet finished (in the store's inbox), by "
+                 "state: pending or running.", inbox, labels=("state",))
+        m.sample("careerbot_work_queue_waiting", "Jobs waiting for a worker in this process, by queue.",
+                 lambda: {(name, ): float(q.waiting) for name, q in queues.items()}, labels=("queue",))
+        m.sample("careerbot_work_queue_running", "Jobs being done by this process's workers, by queue.",
+                 lambda: {(name, ): float(q.running) for name, q in queues.items()}, labels=("queue",))
+        m.sample("careerbot_knowledge_articles", "Articles served (after the last reload).",
+                 lambda: float(len(self.advisor.knowledge.articles)))
+        m.sample("careerbot_index_passages", "Passages in the index served.", lambda: float(self.advisor.index.size))
+        m.sample("careerbot_store_durable", "1 when the store keeps the inbox and feedback durably, else 0.",
+                 lambda: 1.0 if self.store.durable else 0.0)
 
     def _register(self) -> None:
         app = self.app
@@ -328,14 +398,14 @@ class SlackBot:
     def _on_mention(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         msg = self._incoming(event, context)
         if msg is not None:
-            self._accept(msg, mode=ANSWER, event_id=body.get("event_id"))
+            self._accept(msg, mode=ANSWER, event_id=body.get("event_id"), surface="mention")
 
     def _on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         msg = self._incoming(event, context)
         if msg is None:
             return
         if msg.channel_type == "im":
-            self._accept(msg, mode=ANSWER, event_id=body.get("event_id"))
+            self._accept(msg, mode=ANSWER, event_id=body.get("event_id"), surface="dm")
             return
         # Channels, private channels, group DMs: only follow-ups in threads the bot has answered (checked by
         # the worker: it needs the thread).
@@ -346,15 +416,15 @@ class SlackBot:
             return  # the app_mention event answers it
         if mentions_other_user(msg.text, bot_user_id=bot) or not self._allowed(msg.channel):
             return
-        self._accept(msg, mode=FOLLOW_UP, event_id=body.get("event_id"))
+        self._accept(msg, mode=FOLLOW_UP, event_id=body.get("event_id"), surface="follow_up")
 
-    def _accept(self, msg: Incoming, *, mode: str, event_id: str | None) -> None:
+    def _accept(self, msg: Incoming, *, mode: str, event_id: str | None, surface: str) -> None:
         """Record ``msg`` in the inbox (committed) and queue it; the caller's return acknowledges Slack."""
         qid = msg.question_id
         if not self._allowed(msg.channel):
             log.info("ignored a message in %s (not in CAREERBOT_SLACK_ALLOWED_CHANNELS)", msg.channel)
             return
-        payload = {**dataclasses.asdict(msg), "mode": mode}
+        payload = {**dataclasses.asdict(msg), "mode": mode, SURFACE: surface}
         if not self.store.accept(qid, kind=MESSAGE, payload=payload, event_id=event_id):
             log.info("skipped %s: already accepted (a Slack retry or a second delivery)", qid)
             return
@@ -392,7 +462,8 @@ class SlackBot:
             ack(response_type="ephemeral", **self._rate_limited(language).kwargs())
             return
         qid = f"slash:{channel}:{command.get('trigger_id', '')}"
-        payload = {"channel": channel, "user": user, "text": question, "response_url": command.get("response_url")}
+        payload = {"channel": channel, "user": user, "text": question, "response_url": command.get("response_url"),
+                   SURFACE: "slash"}
         if not self.store.accept(qid, kind=COMMAND, payload=payload):
             ack()  # a repeat of an accepted command
             return
@@ -453,7 +524,8 @@ class SlackBot:
         response_url = body.get("response_url")
         if container.get("is_ephemeral") and response_url:
             qid = f"pick:{channel}:{clicked}"
-            payload = {"channel": channel, "user": user, "text": question, "response_url": response_url}
+            payload = {"channel": channel, "user": user, "text": question, "response_url": response_url,
+                       SURFACE: "button"}
             if self.store.accept(qid, kind=COMMAND, payload=payload):
                 busy = self._enqueue(WorkItem(id=qid, kind=COMMAND, payload=payload, created=time.time()),
                                      language=language)
@@ -472,7 +544,7 @@ class SlackBot:
             channel_type="im" if channel.startswith("D") else None,
             team=(body.get("team") or {}).get("id"),
         )
-        self._accept(msg, mode=ANSWER, event_id=None)
+        self._accept(msg, mode=ANSWER, event_id=None, surface="button")
         ack()
 
     def _on_home_opened(self, event: dict[str, Any]) -> None:
@@ -543,10 +615,15 @@ class SlackBot:
 
     def _send_response(self, response_url: str, message: SlackMessage, *, response_type: str) -> None:
         """Post to a ``response_url`` (slash commands, ephemeral messages), with the Web API's retries."""
-        resp = WebhookClient(response_url, retry_handlers=self.retry_handlers).send(
-            response_type=response_type, replace_original=False, **message.kwargs()
-        )
+        try:
+            resp = WebhookClient(response_url, retry_handlers=self.retry_handlers).send(
+                response_type=response_type, replace_original=False, **message.kwargs()
+            )
+        except Exception as exc:
+            self.metrics.slack_error(method=RESPONSE_URL, error=error_label(exc))
+            raise
         if resp.status_code != 200:
+            self.metrics.slack_error(method=RESPONSE_URL, error=f"http_{resp.status_code}")
             raise RuntimeError(f"response_url answered HTTP {resp.status_code} ({resp.body[:100]})")
 
     # -- answering (on the answer workers) -----------------------------------------------------------
@@ -560,9 +637,11 @@ class SlackBot:
         state: FinalState = "failed"
         try:
             if item.kind == MESSAGE:
-                state = self._answer_message(Incoming.from_payload(item.payload), item.payload.get("mode"), attempt)
+                state = self._answer_message(
+                    Incoming.from_payload(item.payload), item.payload.get("mode"), attempt, surface=_surface(item)
+                )
             elif item.kind == COMMAND:
-                state = self._answer_command(item.id, item.payload)
+                state = self._answer_command(item.id, item.payload, surface=_surface(item))
             else:
                 log.error("inbox item %s has an unknown kind %r; dropped", item.id, item.kind)
                 state = "dropped"
@@ -571,7 +650,7 @@ class SlackBot:
         finally:
             self.store.finish(item.id, state)
 
-    def _answer_message(self, msg: Incoming, mode: str | None, attempt: int) -> FinalState:
+    def _answer_message(self, msg: Incoming, mode: str | None, attempt: int, *, surface: str) -> FinalState:
         """Answer ``msg`` in its thread (``mode`` ``follow_up``: only if the bot answered there before)."""
         client = self.app.client
         qid = msg.question_id
@@ -608,7 +687,11 @@ class SlackBot:
                 history = self._history(replies or (), msg)
                 draft = self._draft(client, msg, language)
                 answer, cut = self._ask(
-                    question, history, on_delta=draft.on_delta if draft is not None else None, question_id=qid
+                    question,
+                    history,
+                    on_delta=draft.on_delta if draft is not None else None,
+                    question_id=qid,
+                    surface=surface,
                 )
                 message = self._render(
                     answer, channel=msg.channel, thread_ts=msg.reply_ts, user=msg.user, history=history, cut=cut
@@ -630,7 +713,7 @@ class SlackBot:
         finally:
             clear()
 
-    def _answer_command(self, qid: str, payload: dict[str, Any]) -> FinalState:
+    def _answer_command(self, qid: str, payload: dict[str, Any], *, surface: str) -> FinalState:
         """Answer a ``/career`` question through its ``response_url`` (privately, unless PUBLIC_SLASH)."""
         url, question = str(payload.get("response_url") or ""), str(payload.get("text") or "")
         language = detect_language(question) if question else "ja"
@@ -640,7 +723,7 @@ class SlackBot:
             self._send_response(url, message, response_type="ephemeral")
 
         try:
-            answer, cut = self._ask(question, (), question_id=qid)
+            answer, cut = self._ask(question, (), question_id=qid, surface=surface)
             message = self._render(
                 answer, channel=payload.get("channel") or "", thread_ts=None, user=payload.get("user"), history=(), cut=cut
             )
@@ -692,18 +775,27 @@ class SlackBot:
         history: Sequence[str],
         *,
         question_id: str,
+        surface: str,
         on_delta: Callable[[str], None] | None = None,
     ) -> tuple[Answer, bool]:
-        """The answer (its log record named ``question_id``, e.g. ``slack:<channel>:<ts>``) and whether the question was cut."""
+        """The answer (its log record named ``question_id``, e.g. ``slack:<channel>:<ts>``) and whether the question was cut.
+
+        Counted in `metrics` by ``surface`` (`bot.metrics.SURFACES`): answered, abstained, or failed when it raises.
+        """
         limit = self.settings.max_question_chars
         cut = len(question) > limit
-        answer = self.advisor.ask(
-            question[:limit],
-            history=[h[:limit] for h in history],
-            backend=self.settings.backend,
-            on_delta=on_delta,
-            question_id=question_id,
-        )
+        try:
+            answer = self.advisor.ask(
+                question[:limit],
+                history=[h[:limit] for h in history],
+                backend=self.settings.backend,
+                on_delta=on_delta,
+                question_id=question_id,
+            )
+        except Exception:
+            self.metrics.question_failed(surface=surface)
+            raise
+        self.metrics.answered(answer, surface=surface, backend=self.settings.backend)
         return answer, cut
 
     def _draft(self, client: WebClient, msg: Incoming, language: str) -> DraftReply | None:

@@ -158,6 +158,33 @@ def _run(args: argparse.Namespace, settings: Settings, *, http: bool, heartbeat:
 
 
 def _serve(args: argparse.Namespace, settings: Settings, *, http: bool, heartbeat: _Beats, signals: _Signals) -> int:
+    from ..metrics import Metrics, MetricsServer
+
+    metrics = Metrics()
+    # A port of its own when CAREERBOT_METRICS_PORT is set (bound first: a taken port fails in a second);
+    # else HTTP mode serves /metrics on the Slack port and Socket Mode serves none.
+    own_port = None
+    if settings.metrics_port is not None:
+        own_port = MetricsServer(metrics=metrics, host=settings.metrics_host, port=settings.metrics_port)
+        log.info("serving metrics on %s", own_port.url)
+    try:
+        return _serve_with(args, settings, http=http, heartbeat=heartbeat, signals=signals, metrics=metrics,
+                           on_slack_port=own_port is None)
+    finally:
+        if own_port is not None:
+            own_port.shutdown()
+
+
+def _serve_with(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    http: bool,
+    heartbeat: _Beats,
+    signals: _Signals,
+    metrics: Any,
+    on_slack_port: bool,
+) -> int:
     from ..pipeline import Advisor
     from ..reload import KnowledgeWatcher
     from .app import SlackBot
@@ -170,13 +197,15 @@ def _serve(args: argparse.Namespace, settings: Settings, *, http: bool, heartbea
         len(advisor.knowledge.articles),
         advisor.index.size,
     )
-    bot = SlackBot(advisor=advisor, settings=settings, http=http)
+    bot = SlackBot(advisor=advisor, settings=settings, http=http, metrics=metrics)
     bot.resume()  # what a previous process accepted and did not answer: queued before any new work
     watcher: Any = None
     server: Any = None
     handler: Any = None
     try:
-        watcher = KnowledgeWatcher(advisor=advisor, interval=settings.reload_interval or NO_POLLING).start()
+        watcher = KnowledgeWatcher(
+            advisor=advisor, interval=settings.reload_interval or NO_POLLING, metrics=metrics
+        ).start()
         if http:
             from .server import SlackHTTPServer
 
@@ -191,6 +220,8 @@ def _serve(args: argparse.Namespace, settings: Settings, *, http: bool, heartbea
                 health=lambda: {"articles": len(advisor.knowledge.articles), **bot.stats()},
                 max_connections=settings.slack_http_max_connections,
                 read_timeout=settings.slack_http_read_timeout,
+                metrics=metrics,
+                serve_metrics=on_slack_port,
             ).start()
 
             def connected() -> bool:
@@ -322,7 +353,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "slack",
         help="run the Slack app (Socket Mode with SLACK_APP_TOKEN, or --http)",
         description="Answer questions in Slack. Needs SLACK_BOT_TOKEN; Socket Mode needs SLACK_APP_TOKEN, "
-        "HTTP mode (--http) needs SLACK_SIGNING_SECRET and serves POST /slack/events and GET /healthz.",
+        "HTTP mode (--http) needs SLACK_SIGNING_SECRET and serves POST /slack/events, GET /healthz and GET "
+        "/metrics (on CAREERBOT_METRICS_PORT instead when set; Socket Mode serves metrics only there).",
     )
     p.add_argument("--http", action="store_true", help="serve Slack's HTTP requests instead of Socket Mode")
     p.add_argument("--port", type=int, default=None, metavar="N", help="HTTP port (default 3000)")

@@ -1,6 +1,7 @@
 """HTTP mode: bolt's WSGI adapter under a thread-per-connection server (``wsgiref`` + ``ThreadingMixIn``), hardened.
 
-Routes: ``POST /slack/events`` (Events API, interactivity and slash commands) and ``GET /healthz``.
+Routes: ``POST /slack/events`` (Events API, interactivity and slash commands), ``GET /healthz`` and, when
+given ``metrics``, ``GET /metrics`` (Prometheus text format; OpenMetrics when the scraper asks for it).
 bolt's own ``App.start()`` server handles one request at a time, so a burst of mentions misses Slack's
 3-second ack; this one serves them concurrently. A bad request costs little and is answered plainly:
 
@@ -34,13 +35,15 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from ..errors import ConfigError
+from ..metrics import Metrics
 
-__all__ = ["EVENTS_PATH", "HEALTH_PATH", "MAX_BODY_BYTES", "SlackHTTPServer"]
+__all__ = ["EVENTS_PATH", "HEALTH_PATH", "MAX_BODY_BYTES", "METRICS_PATH", "SlackHTTPServer"]
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller
 #: Slack's replay window: a request signed longer ago (or ahead) is refused.
 SIGNATURE_WINDOW_SECONDS = 300
@@ -195,7 +198,9 @@ class SlackHTTPServer:
     """Serves ``app`` on ``host:port`` (port 0: any free port; see `port`), one thread per connection.
 
     ``signing_secret`` verifies every ``POST /slack/events`` before it is parsed. ``health`` adds fields to
-    ``GET /healthz``'s ``{"ok": true}``.
+    ``GET /healthz``'s ``{"ok": true}``. ``metrics`` gets the server's own ``careerbot_http_connections``
+    and ``careerbot_http_refused_total``, and with ``serve_metrics`` ``GET /metrics`` serves its registry
+    (without: metrics are served elsewhere, `bot.metrics.MetricsServer`, and ``/metrics`` is 404).
     """
 
     def __init__(
@@ -208,6 +213,8 @@ class SlackHTTPServer:
         health: Callable[[], dict[str, Any]] | None = None,
         max_connections: int = 100,
         read_timeout: float = 10.0,
+        metrics: Metrics | None = None,
+        serve_metrics: bool = True,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ConfigError(f"--port: expected 1–65535, got {port}")
@@ -224,6 +231,13 @@ class SlackHTTPServer:
             raise ConfigError(f"--host/--port: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
         self._server.set_app(self._wsgi)
         self._thread: threading.Thread | None = None
+        self._metrics_app = metrics.wsgi_app() if metrics is not None and serve_metrics else None
+        if metrics is not None:
+            metrics.sample("careerbot_http_connections", "HTTP connections being served now "
+                           "(CAREERBOT_SLACK_HTTP_MAX_CONNECTIONS at most).", lambda: float(self._server.active))
+            metrics.sample("careerbot_http_refused", "HTTP connections answered 503 because "
+                           "CAREERBOT_SLACK_HTTP_MAX_CONNECTIONS were being served.",
+                           lambda: float(self._server.refused), counter=True)
 
     @property
     def host(self) -> str:
@@ -273,6 +287,8 @@ class SlackHTTPServer:
         try:
             if path == HEALTH_PATH and method in ("GET", "HEAD"):
                 return _reply(start_response, "200 OK", {"ok": True, **self._health()})
+            if path == METRICS_PATH and self._metrics_app is not None:
+                return self._metrics_app(environ, start_response)
             if path != EVENTS_PATH:
                 return _reply(start_response, "404 Not Found", {"ok": False, "error": "not_found"})
             if method != "POST":
@@ -303,7 +319,8 @@ class SlackHTTPServer:
 
     def serve_forever(self) -> None:
         """Serve until `shutdown` (or Ctrl-C in the caller)."""
-        log.info("serving Slack on %s%s (health: %s)", self.url, EVENTS_PATH, HEALTH_PATH)
+        extra = f", metrics: {METRICS_PATH}" if self._metrics_app is not None else ""
+        log.info("serving Slack on %s%s (health: %s%s)", self.url, EVENTS_PATH, HEALTH_PATH, extra)
         self._server.serve_forever(poll_interval=0.2)
 
     def start(self) -> SlackHTTPServer:

@@ -100,6 +100,10 @@ class Running:
             event["thread_ts"] = thread_ts
         return ts, self.event(event, **kw)
 
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.server.url}/metrics"
+
     def form(self, fields: dict[str, str]) -> Reply:
         return self.post(urlencode(fields), content_type="application/x-www-form-urlencoded")
 
@@ -154,7 +158,8 @@ def slack_app(fake_slack: FakeSlack, advisor: Advisor, tmp_path: Path):
     """A factory: ``slack_app(**setting_overrides)`` starts the real app's HTTP server on a free port."""
     started: list[Running] = []
 
-    def start(**overrides: Any) -> Running:
+    def start(*, advisor: Advisor = advisor, **overrides: Any) -> Running:
+        """``advisor``: another one than the session's (an LLM backend, a knowledge folder of its own)."""
         values: dict[str, Any] = {
             "slack_bot_token": BOT_TOKEN,
             "slack_signing_secret": SIGNING_SECRET,
@@ -174,6 +179,7 @@ def slack_app(fake_slack: FakeSlack, advisor: Advisor, tmp_path: Path):
             health=bot.stats,
             max_connections=settings.slack_http_max_connections,
             read_timeout=settings.slack_http_read_timeout,
+            metrics=bot.metrics,
         ).start()
         running = Running(bot=bot, server=server, fake=fake_slack, settings=settings)
         started.append(running)
