@@ -145,6 +145,13 @@ class Advisor:
         self.prompts = PromptLibrary(folder=settings.prompts_dir)
         self._reload_lock = threading.Lock()
         self._snapshot = self._load(notify=notify, progress=progress)
+        calibration = self._snapshot.retriever.calibration
+        if calibration.source == "default":
+            log.warning(
+                "embedder %r is not calibrated: confidence uses the cautious default thresholds %s; "
+                "fit its own with `careerbot calibrate SET…` (a question set with out-of-scope items)",
+                self.embedder.id, calibration.describe(),
+            )
         self._backends: dict[str, AnswerBackend] = {}
         self.backend(settings.backend)  # fail fast on an unknown or misconfigured backend
 

