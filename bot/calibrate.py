@@ -114,7 +114,7 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         "after": {
             "cosine_low": fitted.cosine_low, "cosine_high": fitted.cosine_high,
             "in_scope_abstained": result.in_scope_abstained, "out_of_scope_answered": result.out_of_scope_answered,
-            "margin": round(result.margin, 4),
+            "hinge": round(result.hinge, 4),
         },
         "stored": str(stored) if stored else None,
     }

@@ -46,7 +46,9 @@ CAREER_BONUS = 0.5
 #: Confidence is scaled by this when the question's topic is one the articles do not cover (see `bot.retrieval`).
 UNKNOWN_TOPIC_FACTOR = 0.5
 #: Cost of abstaining on an in-scope question, against 1 for answering an out-of-scope one, in the fit.
-IN_SCOPE_WEIGHT = 2.0
+IN_SCOPE_WEIGHT = 1.0
+#: The fit prefers thresholds that keep correct decisions at least this far from the bar (hinge loss).
+MARGIN = 0.05
 
 
 class Calibration(BaseModel):
@@ -150,8 +152,8 @@ class FitResult:
     cosine_high: float
     in_scope_abstained: int
     out_of_scope_answered: int
-    #: distance of the closest correctly decided question from the bar (larger: more robust)
-    margin: float
+    #: sum over questions of how far each falls short of deciding correctly by `MARGIN` (smaller: more robust)
+    hinge: float
 
 
 def score(evidence: Sequence[Evidence], out_of_scope: Sequence[bool], calibration: Calibration, min_confidence: float) -> tuple[int, int]:
@@ -173,9 +175,10 @@ def fit_calibration(
 
     Every pair ``low < high`` on a grid of ``step`` over the observed cosines is
     tried; the cost is ``IN_SCOPE_WEIGHT`` × in-scope abstentions + out-of-scope
-    answers. Among the cheapest pairs, the one whose closest correct decision is
-    farthest from the bar wins (then the widest pair, then the lowest). Needs at
-    least one in-scope and one out-of-scope question.
+    answers. Among the cheapest pairs, the one that keeps decisions clearest of the
+    bar (least hinge loss at `MARGIN`) wins, then the widest, then the lowest: a
+    steep, narrow pair would decide the set as well but turn confidence into a
+    step. Needs at least one in-scope and one out-of-scope question.
     """
     oos = np.asarray(out_of_scope, dtype=bool)
     if len(evidence) != len(oos) or oos.all() or not oos.any():
@@ -188,19 +191,16 @@ def fit_calibration(
     keep = low < high - step / 2
     low, high = low[keep], high[keep]
     # (pairs, questions) dense parts, in chunks to bound memory
-    best: tuple[float, float, float, float, float] | None = None  # (cost, -margin, -width, low, high)
+    best: tuple[float, float, float, float, float] | None = None  # (cost, hinge, -width, low, high)
     for start in range(0, len(low), 4096):
-        lo, hi = low[start : start + 4096, None], high[start : start + 4096, None]
-        conf = _confidences(evidence, _dense_part(dense[None, :], lo, hi))
+        lo, hi = low[start : start + 4096], high[start : start + 4096]
+        conf = _confidences(evidence, _dense_part(dense[None, :], lo[:, None], hi[:, None]))
         abstain = conf < min_confidence
         cost = IN_SCOPE_WEIGHT * (abstain & ~oos).sum(axis=1) + (~abstain & oos).sum(axis=1)
-        correct = abstain == oos
-        distance = np.where(correct, np.abs(conf - min_confidence), np.inf)
-        margin = distance.min(axis=1)
-        margin = np.where(np.isfinite(margin), margin, 0.0)
-        keys = np.lexsort((lo[:, 0], -(hi[:, 0] - lo[:, 0]), -margin, cost))
-        i = int(keys[0])
-        cand = (float(cost[i]), float(-margin[i]), float(-(hi[i, 0] - lo[i, 0])), float(lo[i, 0]), float(hi[i, 0]))
+        sure = np.where(oos, min_confidence - conf, conf - min_confidence)  # > 0: decided correctly
+        hinge = np.maximum(0.0, MARGIN - sure).sum(axis=1)
+        i = int(np.lexsort((lo, -(hi - lo), hinge, cost))[0])
+        cand = (float(cost[i]), float(hinge[i]), float(lo[i] - hi[i]), float(lo[i]), float(hi[i]))
         if best is None or cand < best:
             best = cand
     assert best is not None
@@ -208,7 +208,7 @@ def fit_calibration(
     missed, answered = score(evidence, oos.tolist(), cal, min_confidence)
     return FitResult(
         cosine_low=best[3], cosine_high=best[4], in_scope_abstained=missed, out_of_scope_answered=answered,
-        margin=-best[1],
+        hinge=best[1],
     )
 
 

@@ -140,8 +140,9 @@ class Advisor:
         progress: Notify | None = None,
     ) -> None:
         self.settings = settings
-        self.embedder = embedder or make_embedder(settings)
-        self.embedder.embed_queries(["warm up"])  # load weights now, not inside the first (maybe concurrent) question
+        self.embedder = embedder or make_embedder(settings)  # make_embedder warms it up
+        if embedder is not None:
+            self.embedder.embed_queries(["warm up"])  # load weights now, not inside the first (maybe concurrent) question
         self.prompts = PromptLibrary(folder=settings.prompts_dir)
         self._reload_lock = threading.Lock()
         self._snapshot = self._load(notify=notify, progress=progress)

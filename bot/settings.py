@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,6 +28,7 @@ __all__ = ["Settings", "load_settings", "PROJECT_ROOT"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "CAREERBOT_"
+PluginOptions = TypeVar("PluginOptions", bound=BaseModel)
 
 
 def _default_dir(name: str) -> Path:
@@ -38,7 +39,7 @@ def _default_dir(name: str) -> Path:
 class Settings(BaseSettings):
     """All of careerbot's settings. Field ``x`` is env var ``CAREERBOT_X``."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True, env_nested_delimiter="__")
 
     knowledge_dir: Path = Field(default_factory=lambda: _default_dir("knowledge"), description="Folder of articles (*.md).")
     prompts_dir: Path = Field(default_factory=lambda: _default_dir("prompts"), description="Folder of Jinja templates.")
@@ -151,6 +152,33 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key"), description="API key."
     )
+
+    # Plug-ins (embedders, answer backends from other packages): their own options, by plug-in name.
+    plugins: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Plug-in options: [plugins.NAME] in careerbot.toml, CAREERBOT_PLUGINS__NAME__KEY in the environment "
+        "(which wins, key by key); a plug-in reads them with settings.plugin(NAME, Model).",
+    )
+
+    def plugin(self, name: str, model: type[PluginOptions]) -> PluginOptions:
+        """The options of plug-in ``name`` (``[plugins.NAME]``, ``CAREERBOT_PLUGINS__NAME__KEY``) validated by ``model``.
+
+        A bad value is one `ConfigError` line naming both places it can be set; no value
+        of a secret-looking key is shown. Environment values arrive as strings, so
+        ``model`` should convert (pydantic's default, lax mode).
+        """
+        raw = self.plugins.get(name) or self.plugins.get(name.lower()) or {}
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "(options)"
+            env = f"{ENV_PREFIX}PLUGINS__{name.upper()}__{key.upper().replace('.', '__')}"
+            got = err.get("input")
+            secret = any(w in key.upper() for w in _SECRET_WORDS)
+            shown = f" (got {got!r})" if isinstance(got, (str, int, float)) and not secret and err["type"] != "missing" else ""
+            msg = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
+            raise ConfigError(redact(f"{env} / [plugins.{name}] {key}: {msg}{shown}")) from None
 
     @field_validator("article_base_url")
     @classmethod

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import CareerbotError, ConfigError
 from ..registry import Registry
 from ..threads import cap_threads, query_threads
 
@@ -64,13 +65,23 @@ def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name, ready to use, its thread pools capped for queries.
 
     The cap (`bot.threads.cap_threads`) is applied before the factory runs, so that
-    libraries it loads start small, and again after it, so that it covers the thread
-    pools a plug-in's libraries created — built-in or plug-in alike.
+    libraries it loads start small, and again after one warm-up query, so that it
+    covers the thread pools a plug-in's libraries created — when loaded or on first
+    use — built-in or plug-in alike. A plug-in that cannot be imported or fails to
+    start is one `ConfigError` line naming its distribution (`bot.registry`).
     """
     limit = query_threads(settings.threads)
     cap_threads(limit)
-    factory = EMBEDDERS.get(settings.embedder)
-    embedder = factory(settings)
+    embedder = EMBEDDERS.create(settings.embedder, settings)
+    try:
+        embedder.embed_queries(["warm up"])  # weights loaded now, not inside the first (maybe concurrent) question
+    except CareerbotError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"CAREERBOT_EMBEDDER={settings.embedder}: the embedder from {EMBEDDERS.origin(settings.embedder)} "
+            f"failed its first query: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
     cap_threads(limit)
     return embedder
 
