@@ -10,13 +10,16 @@ the embedder's `Calibration`: data, not constants, so that ``CAREERBOT_MIN_CONFI
 
 Where the thresholds come from, first found wins (`resolve_calibration`):
 
+0. ``setting`` — ``CAREERBOT_COSINE_LOW`` and ``CAREERBOT_COSINE_HIGH``, when an
+   operator (or ``careerbot eval --set``) names them;
 1. ``fitted`` — ``careerbot calibrate SET…`` fitted them on a question set with
    in-scope and out-of-scope items (`fit_calibration`) and stored them in the
    index manifest, for that embedder id;
 2. ``built-in`` — the embedder ships them (its ``calibration`` attribute): use-m3
    and e5-small do, and so may a plug-in;
-3. ``default`` — an uncalibrated plug-in: `DEFAULT_CALIBRATION`, which errs
-   towards abstaining, and one warning line at start-up saying so.
+3. ``default`` — an uncalibrated plug-in: `DEFAULT_CALIBRATION`, under which
+   meaning alone gives full confidence only to near-identical texts, and one
+   warning line at start-up saying so.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ class Calibration(BaseModel):
 
     cosine_low: float = Field(ge=-1.0, le=1.0)
     cosine_high: float = Field(ge=-1.0, le=1.0)
-    source: Literal["fitted", "built-in", "default"] = "built-in"
+    source: Literal["setting", "fitted", "built-in", "default"] = "built-in"
     embedder: str = ""
     fit: CalibrationFit | None = None
 
@@ -97,8 +100,8 @@ class CalibrationFit(BaseModel):
 
 Calibration.model_rebuild()
 
-#: For an embedder nobody calibrated: a match must be near-identical before meaning counts, so such a
-#: plug-in abstains rather than answers off-topic questions (at worst it leans on words alone).
+#: For an embedder nobody calibrated: meaning alone gives full confidence only to near-identical texts, so
+#: the decision leans on the words (coverage) and the analysis, which do not depend on the embedder.
 DEFAULT_CALIBRATION = Calibration(cosine_low=0.5, cosine_high=0.95, source="default")
 
 
@@ -212,9 +215,17 @@ def fit_calibration(
     )
 
 
-def resolve_calibration(*, embedder_id: str, stored: Calibration | None, shipped: Calibration | None) -> Calibration:
-    """The calibration to use: ``stored`` (fitted, in the manifest) if it is for ``embedder_id``, else ``shipped``
-    (the embedder's own), else `DEFAULT_CALIBRATION`."""
+def resolve_calibration(
+    *,
+    embedder_id: str,
+    stored: Calibration | None,
+    shipped: Calibration | None,
+    setting: tuple[float, float] | None = None,
+) -> Calibration:
+    """The calibration to use: ``setting`` (``CAREERBOT_COSINE_LOW/HIGH``), else ``stored`` (fitted, in the
+    manifest) if it is for ``embedder_id``, else ``shipped`` (the embedder's own), else `DEFAULT_CALIBRATION`."""
+    if setting is not None:
+        return Calibration(cosine_low=float(setting[0]), cosine_high=float(setting[1]), source="setting")
     if stored is not None and stored.embedder == embedder_id:
         return stored
     if shipped is not None:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -153,6 +153,14 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key"), description="API key."
     )
 
+    # Confidence calibration (bot.calibration): unset, the embedder's fitted or shipped thresholds apply.
+    cosine_low: float | None = Field(
+        default=None, ge=-1.0, le=1.0, description="Cosine below which meaning says nothing (unset: the embedder's calibration)."
+    )
+    cosine_high: float | None = Field(
+        default=None, ge=-1.0, le=1.0, description="Cosine from which meaning is a clear match (unset: the embedder's calibration)."
+    )
+
     # Plug-ins (embedders, answer backends from other packages): their own options, by plug-in name.
     plugins: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -179,6 +187,14 @@ class Settings(BaseSettings):
             shown = f" (got {got!r})" if isinstance(got, (str, int, float)) and not secret and err["type"] != "missing" else ""
             msg = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
             raise ConfigError(redact(f"{env} / [plugins.{name}] {key}: {msg}{shown}")) from None
+
+    @model_validator(mode="after")
+    def _cosines(self) -> Settings:
+        if (self.cosine_low is None) != (self.cosine_high is None):
+            raise ValueError("CAREERBOT_COSINE_LOW and CAREERBOT_COSINE_HIGH are set together or not at all")
+        if self.cosine_low is not None and self.cosine_high is not None and not self.cosine_low < self.cosine_high:
+            raise ValueError("CAREERBOT_COSINE_LOW must be below CAREERBOT_COSINE_HIGH")
+        return self
 
     @field_validator("article_base_url")
     @classmethod
@@ -249,7 +265,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**clean)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "?"
+        if not err["loc"]:  # a check across fields (e.g. the cosine pair) names its settings itself
+            raise ConfigError(redact(str(err["msg"]).removeprefix("Value error, "))) from None
+        field = str(err["loc"][0])
         if field in clean:
             name = field
         elif field.upper().startswith(("SLACK_", "OPENAI_", "ANTHROPIC_")):
