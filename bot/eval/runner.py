@@ -399,6 +399,7 @@ def run_eval(
             "top_k": k,
             "rank_depth": RANK_DEPTH,
             "embedder": settings.embedder,
+            "calibration": advisor.retriever.calibration.model_dump(mode="json", include={"cosine_low", "cosine_high", "source"}),
             "articles": len(advisor.knowledge.articles),
             "passages": advisor.index.size,
             "seconds": round(seconds, 3),

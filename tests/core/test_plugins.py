@@ -208,8 +208,9 @@ def _eval(env: dict[str, str], sets: list[Path], out: Path) -> dict:
 
 def test_a_plugin_with_another_cosine_range_abstains_correctly_once_calibrated(site: Path, tmp_path: Path) -> None:
     """The squeezed plug-in ships use-m3's thresholds, as every plug-in had before calibration existed: under
-    them its cosines (all above 0.7) look like clear matches, and only the words and the analysis abstain. `careerbot calibrate` on some of the dev split
-    fits its own, and on dev questions the fit never saw it then abstains where it should."""
+    them its cosines (all above 0.7) look like clear matches, and only the words and the analysis abstain.
+    `careerbot calibrate` on some of the dev split fits its own, and on dev questions the fit never saw it
+    then abstains where it should."""
     data = tmp_path / "data"
     env = plugin_env(
         site, data, CAREERBOT_EMBEDDER="squeeze", CAREERBOT_PLUGINS__SQUEEZE__LOW="0.15", CAREERBOT_PLUGINS__SQUEEZE__HIGH="0.45"
