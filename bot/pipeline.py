@@ -150,7 +150,7 @@ class Advisor:
         calibration = self._snapshot.retriever.calibration
         if calibration.source == "default":
             log.warning(
-                "embedder %r is not calibrated: confidence uses the cautious default thresholds %s; "
+                "embedder %r is not calibrated: confidence uses the generic thresholds %s; "
                 "fit its own with `careerbot calibrate SET…` (a question set with out-of-scope items)",
                 self.embedder.id, calibration.describe(),
             )
