@@ -187,8 +187,10 @@ def fit_calibration(
     if len(evidence) != len(oos) or oos.all() or not oos.any():
         raise ValueError("calibration needs in-scope and out-of-scope questions")
     dense = np.asarray([e.dense for e in evidence])
-    lo_edge = np.floor((dense.min() - 0.1) / step) * step
-    hi_edge = np.ceil((dense.max() + 0.1) / step) * step
+    counted = np.asarray([not e.uncovered for e in evidence])  # confidence 0 whatever the thresholds
+    seen = dense[counted] if counted.any() else dense
+    lo_edge = np.floor((seen.min() - 0.1) / step) * step
+    hi_edge = np.ceil((seen.max() + 0.1) / step) * step
     grid = np.round(np.arange(max(-1.0, lo_edge), min(1.0, hi_edge) + step / 2, step), 6)
     low, high = np.meshgrid(grid, grid, indexing="ij")
     keep = low < high - step / 2
