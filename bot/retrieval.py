@@ -22,7 +22,7 @@ Confidence combines the best cosine (meaning) with how much of the question's
 term weight the top passages contain (coverage). Where a cosine counts as
 nothing and where as a clear match is the embedder's `Calibration`
 (`bot.calibration`): fitted by ``careerbot calibrate`` and kept in the index
-manifest, else shipped with the embedder, else a cautious default.
+manifest, else shipped with the embedder, else a generic default.
 """
 
 from __future__ import annotations

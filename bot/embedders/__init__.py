@@ -37,7 +37,7 @@ class Embedder(Protocol):
 
     Optional: a ``calibration`` attribute (`bot.calibration.Calibration`), the
     cosine thresholds of this model; without one, and until ``careerbot
-    calibrate`` fits some, the cautious default applies and start-up says so.
+    calibrate`` fits some, the generic default applies and start-up says so.
     """
 
     id: str
