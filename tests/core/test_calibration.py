@@ -144,3 +144,4 @@ def test_calibrate_without_out_of_scope_questions_is_one_line(tmp_path: Path) ->
         f"careerbot: error: {only_in_scope}: no out-of-scope questions; calibration needs both "
         "(out_of_scope: true marks the ones the bot must abstain on)"
     )
+

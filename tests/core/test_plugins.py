@@ -272,3 +272,11 @@ def test_registry_loads_each_plugin_alone(site: Path, monkeypatch: pytest.Monkey
         registry.get("broken")
     assert callable(registry.get("squeeze"))
     assert registry.origin("squeeze") == "squeezeplug 0.1"
+
+
+def test_eval_reports_hide_secret_looking_plugin_options(tmp_path: Path) -> None:
+    from bot.eval.runner import settings_snapshot
+
+    settings = make_settings(tmp_path, plugins={"mine": {"api_key": "sk-live-abcdef", "region": "jp", "auth": {"token": "t"}}})
+    shown = settings_snapshot(settings)["plugins"]["mine"]
+    assert shown == {"api_key": "[redacted]", "region": "jp", "auth": {"token": "[redacted]"}}
