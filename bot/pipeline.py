@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from .answer import Answer, AnswerBackend, AnswerRequest, StreamingBackend, make_backend
+from .calibration import resolve_calibration
 from .careers import CareerLexicon
 from .embedders import Embedder, make_embedder
 from .errors import BackendError, CareerbotError
@@ -140,11 +141,19 @@ class Advisor:
         progress: Notify | None = None,
     ) -> None:
         self.settings = settings
-        self.embedder = embedder or make_embedder(settings)
-        self.embedder.embed_queries(["warm up"])  # load weights now, not inside the first (maybe concurrent) question
+        self.embedder = embedder or make_embedder(settings)  # make_embedder warms it up
+        if embedder is not None:
+            self.embedder.embed_queries(["warm up"])  # load weights now, not inside the first (maybe concurrent) question
         self.prompts = PromptLibrary(folder=settings.prompts_dir)
         self._reload_lock = threading.Lock()
         self._snapshot = self._load(notify=notify, progress=progress)
+        calibration = self._snapshot.retriever.calibration
+        if calibration.source == "default":
+            log.warning(
+                "embedder %r is not calibrated: confidence uses the generic thresholds %s; "
+                "fit its own with `careerbot calibrate SET…` (a question set with out-of-scope items)",
+                self.embedder.id, calibration.describe(),
+            )
         self._backends: dict[str, AnswerBackend] = {}
         self.backend(settings.backend)  # fail fast on an unknown or misconfigured backend
 
@@ -153,6 +162,7 @@ class Advisor:
         careers = CareerLexicon.from_articles(report.knowledge.articles)
         synonyms = Synonyms.load(self.settings.knowledge_dir / SYNONYMS_FILE)
         aspects = AspectLexicon.load(self.settings.knowledge_dir / ASPECTS_FILE)
+        cosines = self.settings.cosine_low, self.settings.cosine_high
         retriever = Retriever(
             index=report.index,
             embedder=self.embedder,
@@ -166,6 +176,12 @@ class Advisor:
                 role=self.settings.rank_part,
                 career=self.settings.rank_career,
                 interview=self.settings.rank_interview,
+            ),
+            calibration=resolve_calibration(
+                embedder_id=self.embedder.id,
+                stored=report.index.calibration,
+                shipped=getattr(self.embedder, "calibration", None),
+                setting=None if cosines[0] is None or cosines[1] is None else (cosines[0], cosines[1]),
             ),
         )
         return _Snapshot(

@@ -19,8 +19,10 @@ scaled by the best candidate's, plus priors from the analysis, all named in
 - the article's tag list is never retrieved.
 
 Confidence combines the best cosine (meaning) with how much of the question's
-term weight the top passages contain (coverage); calibration is in the
-question-set tests.
+term weight the top passages contain (coverage). Where a cosine counts as
+nothing and where as a clear match is the embedder's `Calibration`
+(`bot.calibration`): fitted by ``careerbot calibrate`` and kept in the index
+manifest, else shipped with the embedder, else a generic default.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 
 from .analysis import Analyzer, QuestionAnalysis, is_content_term, unknown_words
 from .aspects import AspectLexicon, lead_sections
+from .calibration import Calibration, Evidence, confidence_of, resolve_calibration
 from .careers import CareerLexicon
 from .embedders import Embedder
 from .index import HybridIndex
@@ -42,21 +45,16 @@ from .text import terms
 
 __all__ = ["Hit", "RankingWeights", "Retrieval", "Retriever"]
 
-#: Cosines of the default embedder below LOW say nothing; above HIGH they are a clear match.
-COSINE_LOW = 0.15
-COSINE_HIGH = 0.45
-#: A question about a career the knowledge base covers closes this share of the gap to 1; so does one that
+#: A question about a career the knowledge base covers closes `CAREER_BONUS` of the gap to 1; so does one that
 #: names no career when every word of its topic is in the articles and the top passages hold enough of it.
-CAREER_BONUS = 0.5
 KNOWN_TOPIC_COVERAGE = 0.3
 #: A Japanese question that asks about no part of the template and whose topic has a word the articles
 #: never use asks about something they do not cover (「残業」, 「男女比」, 「転勤」): its confidence is scaled
-#: by UNKNOWN_TOPIC_FACTOR. With an aspect, the part asked about is covered and an unknown Japanese word
+#: by `UNKNOWN_TOPIC_FACTOR`. With an aspect, the part asked about is covered and an unknown Japanese word
 #: is more often how the question is put than its topic (counting them all: in-scope abstention on dev
-#: 0.007 → 0.036); an unknown name in Latin letters (「TOEIC」, 「PMP」) still is its topic. Requiring two
-#: such words when a career is named kept 3 more in-scope test questions but answered 3 more
-#: out-of-scope ones; one word it is.
-UNKNOWN_TOPIC_FACTOR = 0.5
+#: 0.007 → 0.036); an unknown name in Latin letters (「TOEIC」, 「PMP」) in the sentence that asks still is
+#: its topic. Requiring two such words when a career is named kept 3 more in-scope test questions but
+#: answered 3 more out-of-scope ones; one word it is.
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +103,8 @@ class Retrieval:
     uncovered_career: str | None = None
     #: The question analysis every later step reads.
     analysis: QuestionAnalysis | None = None
+    #: What ``confidence`` was computed from (``careerbot calibrate`` refits it).
+    evidence: Evidence | None = None
 
 
 def _interleave(lists: Sequence[Sequence[tuple[int, float]]]) -> list[tuple[int, float]]:
@@ -138,6 +138,7 @@ class Retriever:
         aspects: AspectLexicon | None = None,
         candidates: int = 50,
         weights: RankingWeights | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -146,6 +147,10 @@ class Retriever:
         self.aspects = aspects or AspectLexicon(roles=[], aspects=[])
         self.candidates = candidates
         self.weights = weights or RankingWeights()
+        #: The cosine thresholds of this embedder: given, else fitted in the manifest, else the embedder's own.
+        self.calibration = calibration or resolve_calibration(
+            embedder_id=embedder.id, stored=index.calibration, shipped=getattr(embedder, "calibration", None)
+        )
         self.analyzer = Analyzer(careers=careers, aspects=self.aspects, synonyms=self.synonyms, idf=index.idf)
         #: Words that never make a topic unknown: fillers (「ダメ」) and synonyms of the articles' words (「スマホ」).
         self._not_topics = self.aspects.fillers | self.synonyms.words
@@ -215,11 +220,7 @@ class Retriever:
         # The content alone: within a career's article, the cosine of the question without the career's name.
         topic_vec = {slug: vec for slug, vec in zip(careers, vectors[1:], strict=True)}
         content = [float(self.index.vectors[i] @ topic_vec.get(str(self._slug[i]), vectors[0])) for i, _ in chosen[:3]]
-        signals = self._signals(a, hits, content_cosines=content)
-        # A question about a career no article covers is not covered, however close its
-        # words come (「Webエンジニアの年収」 would otherwise land on another career's salary table).
-        if a.uncovered_career:
-            signals["confidence"] = 0.0
+        signals, evidence = self._signals(a, hits, content_cosines=content)
         return Retrieval(
             query=query,
             hits=hits,
@@ -232,6 +233,7 @@ class Retriever:
             term_weights=a.terms,
             uncovered_career=a.uncovered_career,
             analysis=a,
+            evidence=evidence,
         )
 
     @staticmethod
@@ -282,21 +284,24 @@ class Retriever:
         asked = unknown_words(a.asked_topic, known=self.index.doc_freq.__contains__, fillers=self._not_topics)
         return [w for w in asked if w.isascii()]
 
-    def _signals(self, a: QuestionAnalysis, hits: Sequence[Hit], *, content_cosines: Sequence[float]) -> dict[str, float]:
+    def _signals(
+        self, a: QuestionAnalysis, hits: Sequence[Hit], *, content_cosines: Sequence[float]
+    ) -> tuple[dict[str, float], Evidence | None]:
         """Dense strength and lexical coverage of the topic (question minus career names), combined in [0, 1].
 
         English questions rely on the dense signal alone: the articles are Japanese, so their words rarely
         appear in the articles. An English question that asks about no part of the template is judged on
         its content alone (``content_cosines``: without the career's name, which no longer lifts it):
         "the average age of ML engineers" is about ML engineers, but not about anything the articles say.
-        Then the analysis adjusts it (see the constants).
+        Then the analysis adjusts it (see the constants). A question about a career no article covers
+        is not covered, however close its words come (「Webエンジニアの年収」 would otherwise land on
+        another career's salary table): confidence 0. The cosine scale is `calibration`'s.
         """
         if not hits:
-            return {"dense": 0.0, "coverage": 0.0, "unknown_words": 0.0, "confidence": 0.0}
+            return {"dense": 0.0, "coverage": 0.0, "unknown_words": 0.0, "confidence": 0.0}, None
         topic = self.careers.strip(a.search_text)
         english_off_template = a.language == "en" and a.aspect is None and bool(a.careers)
         top_dense = max(content_cosines) if english_off_template else max(h.dense for h in hits[:3])
-        dense_part = min(1.0, max(0.0, (top_dense - COSINE_LOW) / (COSINE_HIGH - COSINE_LOW)))
         q_terms = [t for t in dict.fromkeys(terms(topic)) if is_content_term(t)]
         found: set[str] = set()
         for h in hits[:3]:
@@ -305,14 +310,19 @@ class Retriever:
         total = sum(weights.values())
         coverage = sum(w for t, w in weights.items() if t in found) / total if total else 0.0
         unknown = unknown_words(a.topic, known=self.index.doc_freq.__contains__, fillers=self._not_topics)
-        confidence = dense_part if a.language == "en" else 0.5 * dense_part + 0.5 * coverage
         known_topic = a.language == "ja" and bool(a.terms) and not unknown and coverage >= KNOWN_TOPIC_COVERAGE
-        if (a.careers and not english_off_template) or known_topic:
-            confidence += (1.0 - confidence) * CAREER_BONUS
-        if a.language == "ja" and ((a.aspect is None and unknown) or self._unknown_names(a)):
-            confidence *= UNKNOWN_TOPIC_FACTOR
         # An English question about no career and no part of the template: meaning alone cannot tell
         # "a Python script that scrapes a site" from what the articles say about Python.
-        if a.language == "en" and a.aspect is None and not a.careers:
-            confidence *= UNKNOWN_TOPIC_FACTOR
-        return {"dense": top_dense, "coverage": coverage, "unknown_words": float(len(unknown)), "confidence": confidence}
+        damped = int(a.language == "ja" and ((a.aspect is None and bool(unknown)) or bool(self._unknown_names(a))))
+        damped += int(a.language == "en" and a.aspect is None and not a.careers)
+        evidence = Evidence(
+            dense=float(top_dense),
+            coverage=float(coverage),
+            english=a.language == "en",
+            bonus=bool((a.careers and not english_off_template) or known_topic),
+            damped=damped,
+            uncovered=bool(a.uncovered_career),
+        )
+        confidence = confidence_of(evidence, self.calibration)
+        signals = {"dense": top_dense, "coverage": coverage, "unknown_words": float(len(unknown)), "confidence": confidence}
+        return signals, evidence

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,6 +28,7 @@ __all__ = ["Settings", "load_settings", "PROJECT_ROOT"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "CAREERBOT_"
+PluginOptions = TypeVar("PluginOptions", bound=BaseModel)
 
 
 def _default_dir(name: str) -> Path:
@@ -38,7 +39,7 @@ def _default_dir(name: str) -> Path:
 class Settings(BaseSettings):
     """All of careerbot's settings. Field ``x`` is env var ``CAREERBOT_X``."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True, env_nested_delimiter="__")
 
     knowledge_dir: Path = Field(default_factory=lambda: _default_dir("knowledge"), description="Folder of articles (*.md).")
     prompts_dir: Path = Field(default_factory=lambda: _default_dir("prompts"), description="Folder of Jinja templates.")
@@ -164,6 +165,49 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key"), description="API key."
     )
 
+    # Confidence calibration (bot.calibration): unset, the embedder's fitted or shipped thresholds apply.
+    cosine_low: float | None = Field(
+        default=None, ge=-1.0, le=1.0, description="Cosine below which meaning says nothing (unset: the embedder's calibration)."
+    )
+    cosine_high: float | None = Field(
+        default=None, ge=-1.0, le=1.0, description="Cosine from which meaning is a clear match (unset: the embedder's calibration)."
+    )
+
+    # Plug-ins (embedders, answer backends from other packages): their own options, by plug-in name.
+    plugins: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Plug-in options: [plugins.NAME] in careerbot.toml, CAREERBOT_PLUGINS__NAME__KEY in the environment "
+        "(which wins, key by key); a plug-in reads them with settings.plugin(NAME, Model).",
+    )
+
+    def plugin(self, name: str, model: type[PluginOptions]) -> PluginOptions:
+        """The options of plug-in ``name`` (``[plugins.NAME]``, ``CAREERBOT_PLUGINS__NAME__KEY``) validated by ``model``.
+
+        A bad value is one `ConfigError` line naming both places it can be set; no value
+        of a secret-looking key is shown. Environment values arrive as strings, so
+        ``model`` should convert (pydantic's default, lax mode).
+        """
+        raw = self.plugins.get(name) or self.plugins.get(name.lower()) or {}
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "(options)"
+            env = f"{ENV_PREFIX}PLUGINS__{name.upper()}__{key.upper().replace('.', '__')}"
+            got = err.get("input")
+            secret = any(w in key.upper() for w in _SECRET_WORDS)
+            shown = f" (got {got!r})" if isinstance(got, (str, int, float)) and not secret and err["type"] != "missing" else ""
+            msg = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
+            raise ConfigError(redact(f"{env} / [plugins.{name}] {key}: {msg}{shown}")) from None
+
+    @model_validator(mode="after")
+    def _cosines(self) -> Settings:
+        if (self.cosine_low is None) != (self.cosine_high is None):
+            raise ValueError("CAREERBOT_COSINE_LOW and CAREERBOT_COSINE_HIGH are set together or not at all")
+        if self.cosine_low is not None and self.cosine_high is not None and not self.cosine_low < self.cosine_high:
+            raise ValueError("CAREERBOT_COSINE_LOW must be below CAREERBOT_COSINE_HIGH")
+        return self
+
     @field_validator("article_base_url")
     @classmethod
     def _url(cls, value: str) -> str:
@@ -240,7 +284,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**clean)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "?"
+        if not err["loc"]:  # a check across fields (e.g. the cosine pair) names its settings itself
+            raise ConfigError(redact(str(err["msg"]).removeprefix("Value error, "))) from None
+        field = str(err["loc"][0])
         if field in clean:
             name = field
         elif field.upper().startswith(("SLACK_", "OPENAI_", "ANTHROPIC_")):

