@@ -78,7 +78,7 @@ def test_cosine_settings_come_in_pairs_and_in_order() -> None:
 
 def _fitted(embedder_id: str) -> Calibration:
     fit = CalibrationFit(sets=["s.jsonl"], sha256=["0" * 64], in_scope=3, out_of_scope=2, min_confidence=0.5,
-                         in_scope_abstained=0, out_of_scope_answered=1)
+                         in_scope_abstained=0, out_of_scope_answered=1, fitted_at="2026-12-01T00:00:00+00:00")
     return Calibration(cosine_low=0.25, cosine_high=0.55, source="fitted", embedder=embedder_id, fit=fit)
 
 
