@@ -37,6 +37,7 @@ __all__ = [
     "make_backend",
     "section_url",
     "strip_link_lines",
+    "usage_of",
 ]
 
 _URL_IN_LINE = re.compile(r"https?://[^\s）)（(、，,<>|]+")
@@ -73,6 +74,28 @@ def strip_link_lines(markdown: str, urls: Iterable[str]) -> str:
         out.append(line)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
 
+
+
+#: Every answer's usage has these keys (an answer no model wrote: zeros, no fallback).
+USAGE_DEFAULTS: dict[str, Any] = {
+    "model": None,
+    "calls": 0,
+    "retries": 0,
+    "input_tokens": 0,
+    "output_tokens": 0,
+    "llm_ms": 0.0,
+    "call_ms": [],
+    "invalid_citations": 0,
+    "uncited_dropped": 0,
+    "fallback": None,
+    "truncated": False,
+    "dropped_sources": 0,
+}
+
+
+def usage_of(usage: dict[str, Any]) -> dict[str, Any]:
+    """``usage`` with every key of `USAGE_DEFAULTS` present (what ``careerbot ask --json`` shows)."""
+    return {**USAGE_DEFAULTS, **(usage or {})}
 
 
 def section_url(base: str, section: Section) -> str:
@@ -173,6 +196,7 @@ class Answer:
             "choices": list(self.choices),
             "analysis": self.retrieval.analysis.to_json() if self.retrieval.analysis else None,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "usage": usage_of(self.usage),
         }
 
 
