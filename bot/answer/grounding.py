@@ -46,7 +46,7 @@ __all__ = [
 #: Characters (whitespace and markers aside) of the instructions a reply may not reproduce verbatim.
 ECHO_SPAN = 30
 #: Any opening or closing fence tag, with or without a boundary suffix.
-_FENCE_TAG = re.compile(r"</?\s*(?:sources?|question|history)(?:-[0-9a-f]{4,})?(?:\s+n=|\s*>)", re.IGNORECASE)
+_FENCE_TAG = re.compile(r"</?\s*(?:sources?|question|history)(?:-[^\s>]*)?(?:\s+n=|\s*>)", re.IGNORECASE)
 _MARKERS = re.compile(r"[\[［【]\s*\d{1,3}(?:\s*[,，、]\s*\d{1,3})*\s*[\]］】]")
 _SPACE = re.compile(r"\s+")
 #: A sentence's end: 。！？ (with closing brackets), or . ! ? before whitespace (not the dot of 「1.」 or 「3.5」).
