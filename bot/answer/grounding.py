@@ -116,7 +116,9 @@ def is_header_line(line: str, headers: Sequence[str]) -> bool:
         return False
     for header in headers:
         h = _normal(strip_decorations(header))
-        if plain == h or (len(plain) >= 8 and h.startswith(plain)) or (len(h) >= 8 and plain.startswith(h) and len(plain) <= len(h) + 4):
+        if plain == h or (h.startswith(plain) and len(plain) >= max(8, len(h) // 2)) or (
+            len(h) >= 8 and plain.startswith(h) and len(plain) <= len(h) + 4
+        ):
             return True
     return False
 

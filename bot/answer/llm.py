@@ -424,10 +424,12 @@ def verify(
     first trimmed to its last complete sentence or line. A reply whose invalid markers (made-up numbers, the
     markers of copied source-header lines) outnumber its valid ones, or that loops, is rejected as degenerate.
     """
+    rejected: str | None = None
     if truncated:
         text = trim_truncated(text)
-    rejected: str | None = None
-    if prompt is not None:
+        if not text.strip():
+            rejected = "truncated"  # not one complete sentence or line before the cut
+    if prompt is not None and rejected is None:
         rejected = echo_reason(
             text,
             boundary=prompt.boundary,
@@ -437,9 +439,9 @@ def verify(
     headers = _headers(sources)
     lines, header_markers = [], 0
     for line in _strip_sources_list(text).splitlines():
-        if _MARKER.search(line) and is_header_line(line, headers):
+        if is_header_line(line, headers):
             header_markers += sum(len(_NUMBER.findall(m.group(1))) for m in _MARKER.finditer(line))
-            continue  # a source's header copied from the prompt: its markers are not citations
+            continue  # a source's header copied from the prompt: not content, and its markers are not citations
         lines.append(line)
     body = "\n".join(lines)
     renumber = _Renumberer(len(sources))
@@ -475,8 +477,6 @@ def verify(
         for old, new in sorted(renumber.order.items(), key=lambda kv: kv[1])
     )
     out = _tidy("\n".join(kept))
-    if rejected is None and truncated and not out:
-        rejected = "truncated"
     return Verified(text=out, citations=citations, invalid=invalid, dropped=dropped, rejected=rejected,
                     truncated=truncated)
 

@@ -65,6 +65,8 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=200)
     ap.add_argument("--top-k", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=180.0)
+    ap.add_argument("--question", action="append", help="ask this instead of the built-in questions (repeatable)")
+    ap.add_argument("--no-rewrites", action="store_true", help="skip the follow-up rewrites")
     args = ap.parse_args()
 
     settings = Settings()
@@ -80,7 +82,7 @@ def main() -> None:
         usage = {"prompt_tokens": r.usage.prompt_tokens, "completion_tokens": r.usage.completion_tokens} if r.usage else {}
         return r.choices[0].message.content or "", r.choices[0].finish_reason or "", usage, ms
 
-    for question in QUESTIONS:
+    for question in args.question or QUESTIONS:
         retrieval = advisor.retriever.search(question, top_k=args.top_k)
         request = AnswerRequest(question=question, retrieval=retrieval, knowledge=advisor.knowledge)
         prompt = build_prompt(advisor.prompts, request)
@@ -91,7 +93,7 @@ def main() -> None:
                         "reply": reply, "usage": usage, "ms": round(ms), "prompt": prompt_record(prompt),
                         "verdict": checked.rejected or ("served" if checked.citations else "no_valid_citation")})
         print(f"{question}: {finish}, {ms:.0f} ms, {records[-1]['verdict']}", flush=True)
-    for question, history in FOLLOW_UPS:
+    for question, history in [] if args.no_rewrites else FOLLOW_UPS:
         boundary = secrets.token_hex(6)
         message = rewrite_prompt(advisor.prompts, question, history, language=detect_language(question), boundary=boundary)
         reply, finish, usage, ms = call(None, message, 60)
