@@ -223,11 +223,12 @@ class StreamingBackend(AnswerBackend, Protocol):
 
     Contract of ``stream(request, on_delta) -> Answer``:
 
-    - ``on_delta`` is called, in order, with successive pieces of the *draft*
-      body as the model writes it: citations already renumbered 1..m and
-      made-up ones already removed, a half-written ``[n`` held back until it is
-      complete. It may be called zero times (abstention, a provider failure
-      before any text, a reply that is all held back).
+    - ``on_delta`` is called, in order, with successive pieces of the *verified*
+      draft body as the model writes it: each complete line once the reply so far
+      passes the grounding checks and cites a source, with citations renumbered
+      1..m and made-up ones removed. Nothing is passed after the reply so far is
+      rejected. It may be called zero times (abstention, a provider failure
+      before a verified line, a reply that falls back).
     - It returns the final `Answer`, checked exactly as ``answer`` checks it.
       That Answer is authoritative: its ``text`` may differ from the joined
       deltas (an uncited figure dropped, the sources list appended) or replace
