@@ -25,16 +25,23 @@ What ``answer`` / ``stream`` do:
    figure but no valid citation is dropped (``usage["uncited_dropped"]``); a
    sources list the model wrote itself is removed. If no valid citation is left,
    the answer is extractive instead — never an ungrounded answer. Citations are
-   renumbered 1..m in order of first use.
+   renumbered 1..m in order of first use. What real small models do is caught too
+   (`bot.answer.grounding`): a prompt echo, a loop or more invalid markers than
+   valid ones (copied ``[n] title › section`` lines count as invalid) reject the
+   reply; one cut at ``max_tokens`` is trimmed to its last complete sentence or line.
+   The prompt is first fitted to the model's context (lowest-ranked sources dropped).
+   Streaming passes on only verified lines (`_VerifiedStream`).
 
 ``Answer.backend`` names what actually answered (``openai`` or
 ``openai→extractive``) and ``Answer.usage`` holds, for every answer:
 ``model``, ``calls``, ``retries``, ``input_tokens``, ``output_tokens`` (0 when
 the server reports none), ``llm_ms`` (wall time of the LLM phase, waits
 included), ``call_ms`` (one latency per call), ``invalid_citations``,
-``uncited_dropped`` and ``fallback`` (None, or why the answer is extractive:
-``low_confidence``, ``no_valid_citation``, ``timeout``, ``rate_limited``,
-``server_error``, ``connection``, ``http_<status>``, ``error``).
+``uncited_dropped``, ``truncated``, ``dropped_sources`` and ``fallback`` (None, or
+why the answer is extractive: ``low_confidence``, ``no_valid_citation``,
+``prompt_echo``, ``degenerate``, ``repetitive``, ``truncated``, ``context_overflow``,
+``timeout``, ``rate_limited``, ``server_error``, ``connection``, ``http_<status>``,
+``error``).
 """
 
 from __future__ import annotations
