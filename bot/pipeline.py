@@ -297,11 +297,17 @@ class Advisor:
         as asked is, with the history as heuristic context.
         """
         rewrite = getattr(backend, "rewrite", None)
-        if not (history and self.settings.llm_rewrite_followups and callable(rewrite)):
+        legacy = getattr(backend, "rewrite_question", None)  # a third-party backend's str-returning rewrite
+        if not (history and self.settings.llm_rewrite_followups and (callable(rewrite) or callable(legacy))):
             return question, None
         if snapshot.careers.mentions(question):
             return question, None  # it names its career: standalone enough
-        result = rewrite(question, list(history), language=detect_language(question))
+        if not callable(rewrite):
+            text = str(legacy(question, list(history), language=detect_language(question))).strip()  # type: ignore[misc]
+            result = Rewrite(question=text or question, used=bool(text), reason=None if text else "empty",
+                             proposed=text, usage={})
+        else:
+            result = rewrite(question, list(history), language=detect_language(question))
         return (result.question.strip()[: self.settings.max_question_chars] or question), result
 
 
