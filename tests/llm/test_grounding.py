@@ -177,3 +177,23 @@ def test_no_article_section_counts_as_repetitive(advisor: Advisor) -> None:
     flagged = [s.id for s in advisor.knowledge.sections if repetition(s.text)]
     assert flagged == []
     assert repetition("シニアの年収は高いです。\n" * 3) and repetition("データサイエンティスト、" * 12)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["データサイエンティストの年収は？", "AI PMのキャリアパスは？", "データサイエンティストになるには何を勉強すればいい？",
+     "プロダクトマネージャーの面接ではどんな質問が出る？", "What does a data scientist do?"],
+)
+def test_a_grounded_answer_quoting_its_sources_passes_every_rule(advisor: Advisor, question: str) -> None:
+    """No false alarms: the extractive answer's body (sentences, rows and items quoted from the sources, cited)
+    as if a model had written it, checked against the very prompt it would have answered."""
+    from bot.answer import AnswerRequest
+    from bot.answer.llm import build_prompt
+
+    retrieval = advisor.retriever.search(question, top_k=3)
+    request = AnswerRequest(question=question, retrieval=retrieval, knowledge=advisor.knowledge)
+    prompt = build_prompt(advisor.prompts, request)
+    body = advisor.backend("extractive").answer(request).body
+    checked = verify(body, prompt.sources, base_url=BASE, prompt=prompt)
+    assert checked.rejected is None, (checked.rejected, body)
+    assert checked.citations and checked.invalid == 0
