@@ -26,6 +26,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ..text import strip_decorations, terms
@@ -83,8 +84,10 @@ def instruction_text(prompt: Prompt) -> str:
     return prompt.system + "\n" + user
 
 
-def _spans(text: str, width: int) -> set[str]:
-    return {text[i : i + width] for i in range(0, max(len(text) - width + 1, 0))}
+@lru_cache(maxsize=64)
+def _spans(text: str, width: int) -> frozenset[str]:
+    """Every ``width``-character span of ``text`` (cached: a streamed reply is checked once per line)."""
+    return frozenset(text[i : i + width] for i in range(0, max(len(text) - width + 1, 0)))
 
 
 def echo_reason(reply: str, *, boundary: str, instructions: str, exclude: Iterable[str] = ()) -> str | None:
