@@ -454,17 +454,24 @@ def verify(
     renumber = _Renumberer(len(sources))
     kept: list[str] = []
     dropped = valid = 0
+    previous_cited = False  # the unit right above (no blank line between) cites a source
     for unit in _units(body):
         joined = "\n".join(unit)
         if not joined.strip() or _HEADING_LINE.match(joined):
             kept.append(joined)
+            previous_cited = False
             continue
         n_valid = _valid_markers(joined, len(sources))
-        if not n_valid and _FIGURE.search(_MARKER.sub("", "\n".join(_ORDINAL.sub("", line) for line in unit))):
+        introduced = previous_cited and bool(_TABLE_LINE.match(unit[0]))  # 「…は次の通りです [1]。」 then the table
+        if not n_valid and not introduced and _FIGURE.search(
+            _MARKER.sub("", "\n".join(_ORDINAL.sub("", line) for line in unit))
+        ):
             renumber(joined)  # count its made-up markers, keep none of it
             dropped += 1
+            previous_cited = False
             continue
         valid += n_valid
+        previous_cited = n_valid > 0
         kept.append(renumber(joined))
     invalid = renumber.invalid + header_markers
     if rejected is None and invalid > valid > 0:  # none valid at all: "no_valid_citation"

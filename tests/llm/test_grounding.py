@@ -153,6 +153,9 @@ def test_a_table_cited_once_keeps_its_rows(advisor: Advisor) -> None:
     checked = verify(reply, sources, base_url=BASE)
     assert "| ジュニア | 450〜700万円 |" in checked.text and "| シニア | 1,100万円〜 |" in checked.text
     assert checked.dropped == 0
+    # A table right under the sentence that cites it is cited by it.
+    checked = verify("年収は次の通りです [1]。\n| 経験 | 年収 |\n| --- | --- |\n| ジュニア | 450〜700万円 |", sources, base_url=BASE)
+    assert "| ジュニア | 450〜700万円 |" in checked.text and checked.dropped == 0
     # An uncited table with figures goes whole.
     checked = verify(reply.replace("年収 [1]", "年収"), sources, base_url=BASE)
     assert "450〜700" not in checked.text and checked.dropped == 1
