@@ -12,8 +12,10 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .answer import Answer, AnswerBackend, AnswerRequest, StreamingBackend, make_backend
+from .answer.llm import Rewrite
 from .calibration import resolve_calibration
 from .careers import CareerLexicon
 from .embedders import Embedder, make_embedder
@@ -268,7 +270,7 @@ class Advisor:
         start = time.perf_counter()
         snapshot = self._snapshot  # one consistent view, even if a reload swaps it meanwhile
         chosen = self.backend(backend or self.settings.backend)
-        search_for, rewritten = self._standalone(question, history, chosen, snapshot)
+        search_for, rewrite = self._standalone(question, history, chosen, snapshot)
         t0 = time.perf_counter()
         retrieval = snapshot.retriever.search(search_for, history=list(history), top_k=top_k or self.settings.top_k)
         request = AnswerRequest(
@@ -290,31 +292,59 @@ class Advisor:
             answer = self.backend("extractive").answer(request)
         t2 = time.perf_counter()
         timings = {**retrieval.timings_ms, "compose": (t2 - t1) * 1000, "total": (t2 - start) * 1000}
-        if rewritten:
+        usage = answer.usage
+        if rewrite is not None:
             timings["rewrite"] = (t0 - start) * 1000
+            usage = merge_rewrite_usage(answer.usage, rewrite)
         timings.update(answer.timings_ms)
-        answer = replace(answer, timings_ms=timings)
+        answer = replace(answer, timings_ms=timings, usage=usage)
         _log_answer(answer, question_id or uuid.uuid4().hex[:12])
         return answer
 
 
     def _standalone(
         self, question: str, history: Sequence[str], backend: AnswerBackend, snapshot: _Snapshot
-    ) -> tuple[str, bool]:
-        """The question to search for, and whether a backend was asked to rewrite it.
+    ) -> tuple[str, Rewrite | None]:
+        """The question to search for, and the backend's rewrite of it (None when none was asked for).
 
-        An LLM backend rewrites a follow-up that names no career into a standalone question.
-
-        Only with history, ``CAREERBOT_LLM_REWRITE_FOLLOWUPS`` on and a backend that
-        has ``rewrite_question``; the backend keeps the question as it was when it fails.
+        An LLM backend rewrites a follow-up that names no career into a standalone question — only with
+        history, ``CAREERBOT_LLM_REWRITE_FOLLOWUPS`` on and a backend that has ``rewrite``. The rewrite is
+        searched for only when it is a usable question (`GroundedLLMBackend.rewrite`); otherwise the question
+        as asked is, with the history as heuristic context.
         """
-        rewrite = getattr(backend, "rewrite_question", None)
-        if not (history and self.settings.llm_rewrite_followups and callable(rewrite)):
-            return question, False
+        rewrite = getattr(backend, "rewrite", None)
+        legacy = getattr(backend, "rewrite_question", None)  # a third-party backend's str-returning rewrite
+        if not (history and self.settings.llm_rewrite_followups and (callable(rewrite) or callable(legacy))):
+            return question, None
         if snapshot.careers.mentions(question):
-            return question, False  # it names its career: standalone enough
-        rewritten = str(rewrite(question, list(history), language=detect_language(question))).strip()
-        return rewritten[: self.settings.max_question_chars] or question, True
+            return question, None  # it names its career: standalone enough
+        if not callable(rewrite):
+            text = str(legacy(question, list(history), language=detect_language(question))).strip()  # type: ignore[misc]
+            result = Rewrite(question=text or question, used=bool(text), reason=None if text else "empty",
+                             proposed=text, usage={})
+        else:
+            result = rewrite(question, list(history), language=detect_language(question))
+        return (result.question.strip()[: self.settings.max_question_chars] or question), result
+
+
+def merge_rewrite_usage(usage: dict[str, Any], rewrite: Rewrite) -> dict[str, Any]:
+    """``usage`` of an answer with its follow-up rewrite's call added in: calls, tokens, ``rewrite`` details."""
+    extra = rewrite.usage
+    merged = dict(usage) if usage else {"calls": 0, "retries": 0, "input_tokens": 0, "output_tokens": 0, "llm_ms": 0.0}
+    for key in ("calls", "retries", "input_tokens", "output_tokens"):
+        merged[key] = merged.get(key, 0) + extra.get(key, 0)
+    merged["llm_ms"] = round(merged.get("llm_ms", 0.0) + extra.get("llm_ms", 0.0), 2)
+    merged["call_ms"] = list(extra.get("call_ms", [])) + list(merged.get("call_ms", []))
+    merged["rewrite"] = {
+        "used": rewrite.used,
+        "reason": rewrite.reason,
+        "proposed": rewrite.proposed,
+        "calls": extra.get("calls", 0),
+        "input_tokens": extra.get("input_tokens", 0),
+        "output_tokens": extra.get("output_tokens", 0),
+        "llm_ms": extra.get("llm_ms", 0.0),
+    }
+    return merged
 
 
 def _log_answer(answer: Answer, question_id: str) -> None:

@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     llm_rewrite_followups: bool = Field(
         default=True, description="LLM backends: rewrite a follow-up into a standalone question before searching."
     )
+    llm_context_tokens: int = Field(
+        default=0,
+        ge=0,
+        description="The model's context window in tokens; 0: ask the server (llama.cpp reports it), else no fitting.",
+    )
     openai_base_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),

@@ -37,6 +37,7 @@ __all__ = [
     "make_backend",
     "section_url",
     "strip_link_lines",
+    "usage_of",
 ]
 
 _URL_IN_LINE = re.compile(r"https?://[^\s）)（(、，,<>|]+")
@@ -73,6 +74,28 @@ def strip_link_lines(markdown: str, urls: Iterable[str]) -> str:
         out.append(line)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
 
+
+
+#: Every answer's usage has these keys (an answer no model wrote: zeros, no fallback).
+USAGE_DEFAULTS: dict[str, Any] = {
+    "model": None,
+    "calls": 0,
+    "retries": 0,
+    "input_tokens": 0,
+    "output_tokens": 0,
+    "llm_ms": 0.0,
+    "call_ms": [],
+    "invalid_citations": 0,
+    "uncited_dropped": 0,
+    "fallback": None,
+    "truncated": False,
+    "dropped_sources": 0,
+}
+
+
+def usage_of(usage: dict[str, Any]) -> dict[str, Any]:
+    """``usage`` with every key of `USAGE_DEFAULTS` present (what ``careerbot ask --json`` shows)."""
+    return {**USAGE_DEFAULTS, **(usage or {})}
 
 
 def section_url(base: str, section: Section) -> str:
@@ -173,6 +196,7 @@ class Answer:
             "choices": list(self.choices),
             "analysis": self.retrieval.analysis.to_json() if self.retrieval.analysis else None,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "usage": usage_of(self.usage),
         }
 
 
@@ -199,11 +223,12 @@ class StreamingBackend(AnswerBackend, Protocol):
 
     Contract of ``stream(request, on_delta) -> Answer``:
 
-    - ``on_delta`` is called, in order, with successive pieces of the *draft*
-      body as the model writes it: citations already renumbered 1..m and
-      made-up ones already removed, a half-written ``[n`` held back until it is
-      complete. It may be called zero times (abstention, a provider failure
-      before any text, a reply that is all held back).
+    - ``on_delta`` is called, in order, with successive pieces of the *verified*
+      draft body as the model writes it: each complete line once the reply so far
+      passes the grounding checks and cites a source, with citations renumbered
+      1..m and made-up ones removed. Nothing is passed after the reply so far is
+      rejected. It may be called zero times (abstention, a provider failure
+      before a verified line, a reply that falls back).
     - It returns the final `Answer`, checked exactly as ``answer`` checks it.
       That Answer is authoritative: its ``text`` may differ from the joined
       deltas (an uncited figure dropped, the sources list appended) or replace

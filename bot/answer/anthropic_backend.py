@@ -79,7 +79,8 @@ class AnthropicBackend(GroundedLLMBackend):
             **kwargs,  # type: ignore[arg-type]
         )
         text = "".join(block.text for block in message.content if block.type == "text")
-        return Completion(text=text, input_tokens=message.usage.input_tokens, output_tokens=message.usage.output_tokens)
+        return Completion(text=text, input_tokens=message.usage.input_tokens, output_tokens=message.usage.output_tokens,
+                          truncated=message.stop_reason == "max_tokens")
 
     def _stream(self, *, system: str | None, messages: list[Message], max_tokens: int, on_text: OnDelta) -> Completion:
         kwargs = {"system": system} if system else {}
@@ -95,7 +96,8 @@ class AnthropicBackend(GroundedLLMBackend):
                 on_text(text)
             message = events.get_final_message()
         return Completion(
-            text="".join(parts), input_tokens=message.usage.input_tokens, output_tokens=message.usage.output_tokens
+            text="".join(parts), input_tokens=message.usage.input_tokens, output_tokens=message.usage.output_tokens,
+            truncated=message.stop_reason == "max_tokens",
         )
 
     def _failure(self, exc: Exception) -> Failure | None:

@@ -25,16 +25,23 @@ What ``answer`` / ``stream`` do:
    figure but no valid citation is dropped (``usage["uncited_dropped"]``); a
    sources list the model wrote itself is removed. If no valid citation is left,
    the answer is extractive instead — never an ungrounded answer. Citations are
-   renumbered 1..m in order of first use.
+   renumbered 1..m in order of first use. What real small models do is caught too
+   (`bot.answer.grounding`): a prompt echo, a loop or more invalid markers than
+   valid ones (copied ``[n] title › section`` lines count as invalid) reject the
+   reply; one cut at ``max_tokens`` is trimmed to its last complete sentence or line.
+   The prompt is first fitted to the model's context (lowest-ranked sources dropped).
+   Streaming passes on only verified lines (`_VerifiedStream`).
 
 ``Answer.backend`` names what actually answered (``openai`` or
 ``openai→extractive``) and ``Answer.usage`` holds, for every answer:
 ``model``, ``calls``, ``retries``, ``input_tokens``, ``output_tokens`` (0 when
 the server reports none), ``llm_ms`` (wall time of the LLM phase, waits
 included), ``call_ms`` (one latency per call), ``invalid_citations``,
-``uncited_dropped`` and ``fallback`` (None, or why the answer is extractive:
-``low_confidence``, ``no_valid_citation``, ``timeout``, ``rate_limited``,
-``server_error``, ``connection``, ``http_<status>``, ``error``).
+``uncited_dropped``, ``truncated``, ``dropped_sources`` and ``fallback`` (None, or
+why the answer is extractive: ``low_confidence``, ``no_valid_citation``,
+``prompt_echo``, ``degenerate``, ``repetitive``, ``truncated``, ``context_overflow``,
+``timeout``, ``rate_limited``, ``server_error``, ``connection``, ``http_<status>``,
+``error``).
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from ..errors import ConfigError
 from ..text import strip_decorations
 from . import Answer, AnswerRequest, Citation, Link, section_url
 from .extractive import ExtractiveBackend
+from .grounding import echo_reason, instruction_text, is_header_line, repetition, rewrite_problem, trim_truncated
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -70,6 +78,7 @@ __all__ = [
     "Message",
     "OnDelta",
     "Prompt",
+    "Rewrite",
     "Source",
     "Verified",
     "build_prompt",
@@ -88,19 +97,24 @@ Message = dict[str, str]
 
 #: ``[1]``, ``[1, 2]``, full-width ``［1］`` and ``【1】``; not a Markdown link ``[1](…)``.
 _MARKER = re.compile(r"[\[［【]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]］】](?!\()")
-#: The end of a text that may be the start of a marker: held back while streaming.
-_PARTIAL_MARKER = re.compile(r"[\[［【][\d\s,，、]*[\]］】]?$")
 _NUMBER = re.compile(r"\d+")
 #: Anything that could open or close one of our fences, or pose as a chat role.
 _TAG_LIKE = re.compile(r"<(?=\s*/?\s*(?:sources?|question|history|system|user|assistant|instructions?)\b)", re.IGNORECASE)
 _SOURCES_HEADING = re.compile(r"^\W*(?:出典|参考文献|参考|参照|ソース|sources?|references?)\W*$", re.IGNORECASE)
 _SOURCE_LINE = re.compile(r"^\s*(?:[-*・]\s*)?[\[［【]\s*\d{1,3}\s*[\]］】][\s:：]+\S")
 _FIGURE = re.compile(r"[0-9０-９]")
+#: A list ordinal (「1. 統計学を学ぶ」, 「2) …」): numbering, not a figure.
+_ORDINAL = re.compile(r"^\s*(?:[-*+・]\s*)?[0-9０-９]{1,2}[.)．）]\s+")
+_TABLE_LINE = re.compile(r"^\s*\|")
 _LIST_LINE = re.compile(r"^\s*(?:[-*+・]|\d+[.)])\s+|^\s*\|")
 _HEADING_LINE = re.compile(r"^\s*#{1,6}\s")
 #: A rewritten question longer than this is not a question.
 MAX_REWRITE_CHARS = 500
 REWRITE_MAX_TOKENS = 200
+#: Tokens a chat template adds around the messages (role markers), counted on top of their text.
+TEMPLATE_TOKENS = 64
+#: Fewer tokens than this left for the reply is no answer worth waiting for: fall back (``context_overflow``).
+MIN_ANSWER_TOKENS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +127,8 @@ class LLMOptions:
     timeout: float = 30.0
     max_retries: int = 2
     max_retry_after: float = 10.0
+    #: The model's context window in tokens; 0 = ask the server (llama.cpp's ``/props``), else do not fit.
+    context_tokens: int = 0
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -127,6 +143,7 @@ class LLMOptions:
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,
             max_retry_after=settings.llm_max_retry_after,
+            context_tokens=settings.llm_context_tokens,
         )
 
 
@@ -159,6 +176,8 @@ class Completion:
     text: str
     input_tokens: int = 0
     output_tokens: int = 0
+    #: The reply stopped at ``max_tokens`` (``finish_reason: length``, ``stop_reason: max_tokens``).
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,12 +192,33 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class Verified:
-    """A reply checked against its sources: renumbered text, the citations it uses, what was removed."""
+    """A reply checked against its sources: renumbered text, the citations it uses, what was removed.
+
+    ``rejected`` is why the reply must not be served at all (``prompt_echo``, ``degenerate``, ``repetitive``,
+    ``truncated``: nothing complete was left), or None; ``truncated`` says it was trimmed after a cut-off.
+    """
 
     text: str
     citations: tuple[Citation, ...]
     invalid: int
     dropped: int
+    rejected: str | None = None
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """A follow-up's standalone version: ``question`` is what to search for (the original when not ``used``).
+
+    ``reason`` says why the model's rewrite was not used (``prompt_echo``, ``not_a_question``, ``bare_word``,
+    ``off_topic``, ``unchanged``, ``empty``, ``too_long``, or the call's failure), ``usage`` meters its call.
+    """
+
+    question: str
+    used: bool
+    reason: str | None
+    proposed: str
+    usage: dict[str, Any]
 
 
 class _CallFailed(Exception):
@@ -200,7 +240,10 @@ class _Meter:
     started: float | None = None
     ended: float | None = None
 
-    def usage(self, *, invalid: int = 0, dropped: int = 0, fallback: str | None = None) -> dict[str, Any]:
+    def usage(
+        self, *, invalid: int = 0, dropped: int = 0, fallback: str | None = None, truncated: bool = False,
+        dropped_sources: int = 0,
+    ) -> dict[str, Any]:
         llm_ms = (self.ended - self.started) * 1000 if self.started is not None and self.ended is not None else 0.0
         return {
             "model": self.model,
@@ -213,6 +256,8 @@ class _Meter:
             "invalid_citations": invalid,
             "uncited_dropped": dropped,
             "fallback": fallback,
+            "truncated": truncated,
+            "dropped_sources": dropped_sources,
         }
 
 
@@ -247,10 +292,15 @@ def build_sources(request: AnswerRequest) -> list[Source]:
     return sources
 
 
-def build_prompt(prompts: PromptLibrary, request: AnswerRequest, *, boundary: str | None = None) -> Prompt:
-    """The system prompt and the user message for ``request`` (``llm_system.j2``, ``llm_answer.j2``)."""
+def build_prompt(
+    prompts: PromptLibrary, request: AnswerRequest, *, boundary: str | None = None, limit: int | None = None
+) -> Prompt:
+    """The system prompt and the user message for ``request`` (``llm_system.j2``, ``llm_answer.j2``).
+
+    ``limit`` keeps only the best-ranked that many sources (to fit the model's context).
+    """
     boundary = boundary or secrets.token_hex(6)
-    sources = build_sources(request)
+    sources = build_sources(request)[:limit]
     language = request.retrieval.language
     system = prompts.render("llm_system", language=language, boundary=boundary, count=len(sources))
     user = prompts.render(
@@ -331,12 +381,20 @@ def _units(text: str) -> list[list[str]]:
                 units.append(paragraph)
                 paragraph = []
             units.append([line])
+        elif _TABLE_LINE.match(line):
+            if paragraph and not _TABLE_LINE.match(paragraph[0]):
+                units.append(paragraph)
+                paragraph = []
+            paragraph.append(line)  # a table is one unit: one citation anywhere in it covers its rows
         elif _LIST_LINE.match(line) or _HEADING_LINE.match(line):
             if paragraph:
                 units.append(paragraph)
                 paragraph = []
             units.append([line])
         else:
+            if paragraph and _TABLE_LINE.match(paragraph[0]):
+                units.append(paragraph)
+                paragraph = []
             paragraph.append(line)
     if paragraph:
         units.append(paragraph)
@@ -350,23 +408,76 @@ def _tidy(text: str) -> str:
     return text.strip()
 
 
-def verify(text: str, sources: Sequence[Source], *, base_url: str) -> Verified:
-    """Check a reply against the sources it was given (see the module docstring)."""
-    body = _strip_sources_list(text)
+def _headers(sources: Sequence[Source]) -> list[str]:
+    """The header line of each source as the answer prompt shows it (``title › breadcrumb``)."""
+    return [f"{s.title} › {s.breadcrumb}" if s.breadcrumb else s.title for s in sources]
+
+
+def _valid_markers(text: str, count: int) -> int:
+    return sum(1 for m in _MARKER.finditer(text) for n in _NUMBER.findall(m.group(1)) if 1 <= int(n) <= count)
+
+
+def verify(
+    text: str,
+    sources: Sequence[Source],
+    *,
+    base_url: str,
+    prompt: Prompt | None = None,
+    truncated: bool = False,
+) -> Verified:
+    """Check a reply against the sources it was given (see the module docstring and `bot.answer.grounding`).
+
+    With ``prompt``, a reply echoing it is rejected; with ``truncated`` (the reply hit ``max_tokens``), it is
+    first trimmed to its last complete sentence or line. A reply whose invalid markers (made-up numbers, the
+    markers of copied source-header lines) outnumber its valid ones, or that loops, is rejected as degenerate.
+    """
+    rejected: str | None = None
+    if truncated:
+        text = trim_truncated(text)
+        if not text.strip():
+            rejected = "truncated"  # not one complete sentence or line before the cut
+    if prompt is not None and rejected is None:
+        rejected = echo_reason(
+            text,
+            boundary=prompt.boundary,
+            instructions=instruction_text(prompt),
+            exclude=[*_headers(prompt.sources), neutralise_question(prompt)],
+        )
+    headers = _headers(sources)
+    lines, header_markers = [], 0
+    for line in _strip_sources_list(text).splitlines():
+        if is_header_line(line, headers):
+            header_markers += sum(len(_NUMBER.findall(m.group(1))) for m in _MARKER.finditer(line))
+            continue  # a source's header copied from the prompt: not content, and its markers are not citations
+        lines.append(line)
+    body = "\n".join(lines)
     renumber = _Renumberer(len(sources))
     kept: list[str] = []
-    dropped = 0
+    dropped = valid = 0
+    previous_cited = False  # the unit right above (no blank line between) cites a source
     for unit in _units(body):
         joined = "\n".join(unit)
         if not joined.strip() or _HEADING_LINE.match(joined):
             kept.append(joined)
+            previous_cited = False
             continue
-        has_valid = any(1 <= int(n) <= len(sources) for m in _MARKER.finditer(joined) for n in _NUMBER.findall(m.group(1)))
-        if not has_valid and _FIGURE.search(_MARKER.sub("", joined)):
+        n_valid = _valid_markers(joined, len(sources))
+        introduced = previous_cited and bool(_TABLE_LINE.match(unit[0]))  # 「…は次の通りです [1]。」 then the table
+        if not n_valid and not introduced and _FIGURE.search(
+            _MARKER.sub("", "\n".join(_ORDINAL.sub("", line) for line in unit))
+        ):
             renumber(joined)  # count its made-up markers, keep none of it
             dropped += 1
+            previous_cited = False
             continue
+        valid += n_valid
+        previous_cited = n_valid > 0
         kept.append(renumber(joined))
+    invalid = renumber.invalid + header_markers
+    if rejected is None and invalid > valid > 0:  # none valid at all: "no_valid_citation"
+        rejected = "degenerate"
+    if rejected is None and repetition(body):
+        rejected = "repetitive"
     by_n = {s.n: s for s in sources}
     citations = tuple(
         Citation(
@@ -379,29 +490,62 @@ def verify(text: str, sources: Sequence[Source], *, base_url: str) -> Verified:
         )
         for old, new in sorted(renumber.order.items(), key=lambda kv: kv[1])
     )
-    return Verified(text=_tidy("\n".join(kept)), citations=citations, invalid=renumber.invalid, dropped=dropped)
+    out = _tidy("\n".join(kept))
+    return Verified(text=out, citations=citations, invalid=invalid, dropped=dropped, rejected=rejected,
+                    truncated=truncated)
 
 
-class _DeltaFilter:
-    """Streams text with citations already renumbered and made-up ones removed; holds back a partial marker."""
+def neutralise_question(prompt: Prompt) -> str:
+    """The question as the answer prompt carries it (between its fence tags), for echo checks to ignore."""
+    m = re.search(rf"<question-{prompt.boundary}>\n?(.*?)\n?</question-{prompt.boundary}>", prompt.user, re.S)
+    return m.group(1) if m else ""
 
-    def __init__(self, count: int, on_delta: OnDelta) -> None:
-        self._renumber = _Renumberer(count)
-        self._pending = ""
+
+class _VerifiedStream:
+    """Streams only what verification keeps: at each completed line, the reply so far is verified, and what
+    it adds to the verified text already shown is passed on (citations renumbered, made-up ones gone).
+
+    Nothing is shown until the verified text cites a source; once the reply so far is rejected (an echo, a
+    loop, more invalid markers than valid ones) or its verified text stops growing as a prefix, nothing more
+    is shown — the final `Answer` replaces the draft either way, so a fallback never flashes unverified text.
+    """
+
+    def __init__(self, prompt: Prompt, base_url: str, on_delta: OnDelta) -> None:
+        self._prompt = prompt
+        self._base_url = base_url
+        self._raw = ""
+        self._checked = 0  # length of the raw prefix last verified
+        self._sent = ""
+        self._halted = False
         self._on_delta: OnDelta | None = on_delta
-        self.emitted = False
+        self.emitted = False  # any model text arrived (a retry would show a second reply)
 
     def feed(self, piece: str) -> None:
         self.emitted = True
-        self._pending += piece
-        m = _PARTIAL_MARKER.search(self._pending)
-        cut = m.start() if m else len(self._pending)
-        ready, self._pending = self._pending[:cut], self._pending[cut:]
-        self._send(self._renumber(ready))
+        self._raw += piece
+        cut = self._raw.rfind("\n")
+        if cut > self._checked and not self._halted:
+            self._checked = cut
+            self._show(self._raw[:cut])
 
     def close(self) -> None:
-        ready, self._pending = self._pending, ""
-        self._send(self._renumber(ready))
+        """The reply is complete: its last line is shown if it passes (the final answer follows at once)."""
+        if not self._halted and len(self._raw) > self._checked:
+            self._checked = len(self._raw)
+            self._show(self._raw)
+
+    def _show(self, text: str) -> None:
+        checked = verify(text, self._prompt.sources, base_url=self._base_url, prompt=self._prompt)
+        if checked.rejected:
+            self._halted = True
+            return
+        if not checked.citations:
+            return  # nothing grounded yet: the status stays
+        if not checked.text.startswith(self._sent):
+            self._halted = True  # what is shown would change: leave it to the final answer
+            return
+        self._send(checked.text[len(self._sent) :])
+        self._sent = checked.text
 
     def _send(self, text: str) -> None:
         if not text or self._on_delta is None:
@@ -484,21 +628,73 @@ class GroundedLLMBackend(ABC):
     def rewrite_question(self, question: str, history: Sequence[str], *, language: str) -> str:
         """``question`` (a thread follow-up) rewritten as a standalone question using ``history``.
 
-        Returns ``question`` unchanged when there is no history or the model fails or replies with nothing useful.
+        Returns ``question`` unchanged when there is no history, the model fails, or its rewrite is not a
+        usable question (see `rewrite`).
         """
-        if not history:
-            return question
-        message = rewrite_prompt(self.prompts, question, history, language=language)
+        return self.rewrite(question, history, language=language).question
+
+    def rewrite(self, question: str, history: Sequence[str], *, language: str) -> Rewrite:
+        """The follow-up ``question`` as a standalone question, used only when it earns its place.
+
+        The model's rewrite is used when it is a question about the same conversation: not an echo of the
+        prompt, not an answer, not a bare word (`bot.answer.grounding.rewrite_problem`). Otherwise the
+        question stays as asked (the search then uses the history heuristically). The call is metered.
+        """
         meter = _Meter(model=self.options.model)
+        if not history:
+            return Rewrite(question=question, used=False, reason="no_history", proposed="", usage=meter.usage())
+        boundary = secrets.token_hex(6)
+        message = rewrite_prompt(self.prompts, question, history, language=language, boundary=boundary)
         try:
             reply = self._call(meter, system=None, messages=[{"role": "user", "content": message}],
                                max_tokens=min(self.options.max_tokens, REWRITE_MAX_TOKENS), on_text=None)
         except _CallFailed as exc:
             log.warning("question rewrite failed (%s); keeping the question", exc.failure.reason)
-            return question
+            return Rewrite(question=question, used=False, reason=exc.failure.reason, proposed="",
+                           usage=meter.usage(fallback=exc.failure.reason))
         lines = [line.strip() for line in reply.text.strip().splitlines() if line.strip()]
-        rewritten = lines[0].strip("「」『』\"'“” ") if lines else ""
-        return rewritten if rewritten and len(rewritten) <= MAX_REWRITE_CHARS else question
+        proposed = lines[0].strip("「」『』\"'“” ") if lines else ""
+        reason = "too_long" if len(proposed) > MAX_REWRITE_CHARS else rewrite_problem(
+            proposed, question=question, history=history, prompt=message, boundary=boundary
+        )
+        if reason:
+            log.info("question rewrite not used (%s)", reason)
+        usage = meter.usage(fallback=reason, truncated=reply.truncated)
+        return Rewrite(question=question if reason else proposed, used=reason is None, reason=reason,
+                       proposed=proposed, usage=usage)
+
+    # Fitting the context.
+    def _context_window(self) -> int | None:
+        """The model's context in tokens: ``CAREERBOT_LLM_CONTEXT_TOKENS``, else what the server reports, else None."""
+        return self.options.context_tokens or None
+
+    def _count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes: an over-estimate (UTF-8 bytes / 2) unless the provider can count exactly."""
+        return len(text.encode("utf-8")) // 2 + 1
+
+    def _fit(self, request: AnswerRequest) -> tuple[Prompt, int, int]:
+        """The prompt and ``max_tokens`` that fit the model's context, and how many sources were dropped for it.
+
+        The lowest-ranked sources go first until the prompt plus `TEMPLATE_TOKENS` plus ``max_tokens`` fit; with
+        one source left, ``max_tokens`` shrinks to what remains. Raises `_CallFailed` (``context_overflow``) when
+        fewer than `MIN_ANSWER_TOKENS` remain.
+        """
+        prompt = build_prompt(self.prompts, request)
+        max_tokens = self.options.max_tokens
+        window = self._context_window()
+        if not window:
+            return prompt, max_tokens, 0
+        total = len(prompt.sources)
+        while True:
+            used = self._count_tokens(prompt.system + "\n" + prompt.user) + TEMPLATE_TOKENS
+            if used + max_tokens <= window:
+                return prompt, max_tokens, total - len(prompt.sources)
+            if len(prompt.sources) <= 1:
+                room = window - used
+                if room < MIN_ANSWER_TOKENS:
+                    raise _CallFailed(Failure("context_overflow", detail=f"{used} prompt tokens, context {window}"))
+                return prompt, room, total - len(prompt.sources)
+            prompt = build_prompt(self.prompts, request, boundary=prompt.boundary, limit=len(prompt.sources) - 1)
 
     # The flow.
     def _answer(self, request: AnswerRequest, *, on_delta: OnDelta | None) -> Answer:
@@ -506,27 +702,34 @@ class GroundedLLMBackend(ABC):
         meter = _Meter(model=self.options.model)
         if retrieval.confidence < self.min_confidence or not retrieval.hits:
             return self._fallback(request, meter, reason="low_confidence", note=False)
-        prompt = build_prompt(self.prompts, request)
-        messages = [{"role": "user", "content": prompt.user}]
-        deltas = _DeltaFilter(len(prompt.sources), on_delta) if on_delta is not None else None
         try:
-            reply = self._call(meter, system=prompt.system, messages=messages, max_tokens=self.options.max_tokens,
-                               on_text=deltas)
+            prompt, max_tokens, dropped_sources = self._fit(request)
+        except _CallFailed as exc:
+            log.warning("%s: the prompt does not fit the model's context (%s)", self.name, exc.failure.detail)
+            return self._fallback(request, meter, reason=exc.failure.reason, note=False)
+        messages = [{"role": "user", "content": prompt.user}]
+        deltas = _VerifiedStream(prompt, self.article_base_url, on_delta) if on_delta is not None else None
+        try:
+            reply = self._call(meter, system=prompt.system, messages=messages, max_tokens=max_tokens, on_text=deltas)
         except _CallFailed as exc:
             log.warning("%s call failed (%s: %s); answering extractively", self.name, exc.failure.reason, exc.failure.detail)
-            return self._fallback(request, meter, reason=exc.failure.reason, note=True)
-        if deltas is not None:
+            return self._fallback(request, meter, reason=exc.failure.reason, note=True, dropped_sources=dropped_sources)
+        if deltas is not None and not reply.truncated:
             deltas.close()
-        checked = verify(reply.text, prompt.sources, base_url=self.article_base_url)
-        if not checked.citations or not checked.text:
-            log.warning("%s reply cites no given source (%d invalid); answering extractively", self.name, checked.invalid)
-            return self._fallback(request, meter, reason="no_valid_citation", note=False,
-                                  invalid=checked.invalid, dropped=checked.dropped)
+        checked = verify(reply.text, prompt.sources, base_url=self.article_base_url, prompt=prompt,
+                         truncated=reply.truncated)
+        reason = checked.rejected or (None if checked.citations and checked.text else "no_valid_citation")
+        if reason:
+            log.warning("%s reply not served (%s, %d invalid citations); answering extractively", self.name, reason,
+                        checked.invalid)
+            return self._fallback(request, meter, reason=reason, note=False, invalid=checked.invalid,
+                                  dropped=checked.dropped, truncated=checked.truncated, dropped_sources=dropped_sources)
         related = _related(request.knowledge, [c.section_id for c in checked.citations], self.article_base_url)
         text = self.prompts.render(
             "llm_reply.md", language=retrieval.language, body=checked.text, citations=checked.citations, related=related
         )
-        usage = meter.usage(invalid=checked.invalid, dropped=checked.dropped)
+        usage = meter.usage(invalid=checked.invalid, dropped=checked.dropped, truncated=checked.truncated,
+                            dropped_sources=dropped_sources)
         return Answer(
             question=request.question,
             text=text,
@@ -542,19 +745,29 @@ class GroundedLLMBackend(ABC):
         )
 
     def _fallback(
-        self, request: AnswerRequest, meter: _Meter, *, reason: str, note: bool, invalid: int = 0, dropped: int = 0
+        self,
+        request: AnswerRequest,
+        meter: _Meter,
+        *,
+        reason: str,
+        note: bool,
+        invalid: int = 0,
+        dropped: int = 0,
+        truncated: bool = False,
+        dropped_sources: int = 0,
     ) -> Answer:
         answer = self.extractive.answer(request)
         text = answer.text
         if note:
             lead = self.prompts.render("llm_fallback_note.md", language=request.retrieval.language, reason=reason)
             text = f"{lead}\n\n{text}"
-        usage = meter.usage(invalid=invalid, dropped=dropped, fallback=reason)
+        usage = meter.usage(invalid=invalid, dropped=dropped, fallback=reason, truncated=truncated,
+                            dropped_sources=dropped_sources)
         timings = {"llm": usage["llm_ms"]} if meter.calls else {}
         return replace(answer, text=text, backend=f"{self.name}→{answer.backend}", usage=usage, timings_ms=timings)
 
     def _call(
-        self, meter: _Meter, *, system: str | None, messages: list[Message], max_tokens: int, on_text: _DeltaFilter | None
+        self, meter: _Meter, *, system: str | None, messages: list[Message], max_tokens: int, on_text: _VerifiedStream | None
     ) -> Completion:
         """One model reply, with bounded retries on 429/5xx; raises `_CallFailed` when there is none."""
         meter.started = meter.started or time.perf_counter()

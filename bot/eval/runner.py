@@ -111,11 +111,24 @@ def _public_options(options: Any) -> Any:
     }
 
 
+#: Text fields of an answer's usage that are counted per value (``fallback.timeout``: 3).
+_COUNTED_TEXT = frozenset({"fallback", "reason"})
+
+
 def _flatten_usage(usage: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """One answer's usage as numbers to sum over a run: numbers as they are, a true flag as 1, a fallback
+    reason as ``fallback.<reason>`` 1; at the top, ``served`` 1 for an answer the model wrote."""
     out: dict[str, float] = {}
+    if not prefix and "calls" in usage:  # an LLM backend's answer: served by the model, or not
+        out["served"] = 1 if usage["calls"] and not usage.get("fallback") else 0
     for key, value in usage.items():
         name = f"{prefix}{key}"
         if isinstance(value, bool):
+            if value:
+                out[name] = out.get(name, 0) + 1
+            continue
+        if isinstance(value, str) and key in _COUNTED_TEXT:
+            out[f"{name}.{value}"] = out.get(f"{name}.{value}", 0) + 1
             continue
         if isinstance(value, (int, float)):
             out[name] = out.get(name, 0) + value

@@ -1,5 +1,9 @@
 """Showing an LLM answer in Slack while the model writes it, then replacing the draft with the final answer.
 
+The pieces come from the backend already verified (`bot.answer.llm`: complete lines that pass the
+grounding checks and cite a source), so what the draft shows stays; a reply that falls back sends
+none, and the progress status is all the user sees until the final answer is posted.
+
 `DraftReply` is the ``on_delta`` of one `Advisor.ask` call and, afterwards, the
 way its final message is delivered:
 

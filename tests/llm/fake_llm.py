@@ -41,6 +41,8 @@ class Text:
     delay: float = 0.0
     gap: float = 0.0
     stall: tuple[int, float] | None = None
+    #: Why the reply ended: ``stop``, or ``length`` (cut at ``max_tokens``; Anthropic's ``max_tokens``).
+    finish: str = "stop"
 
     @classmethod
     def of(cls, text: str, *, size: int = 6, **kwargs: Any) -> Text:
@@ -89,6 +91,10 @@ class FakeLLMServer:
         self.script: deque[Step] = deque()
         self.requests: list[Recorded] = []
         self.sent_pieces: list[tuple[str, float]] = []
+        #: When set, the server also speaks llama.cpp's ``GET /props`` (this context) and ``POST /tokenize``.
+        self.n_ctx = 0
+        #: Paths of the llama.cpp side endpoints asked (``/props``, ``/tokenize``), apart from `requests`.
+        self.side_requests: list[str] = []
         self._lock = threading.Lock()
         outer = self
 
@@ -102,11 +108,16 @@ class FakeLLMServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw or b"{}")
+                if self.path == "/tokenize" and outer.n_ctx:
+                    with outer._lock:
+                        outer.side_requests.append(self.path)
+                    self._json(200, {"tokens": list(range(outer.count_tokens(str(body.get("content", "")))))})
+                    return
                 with outer._lock:
                     outer.requests.append(
                         Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
                     )
-                    step = outer.script.popleft() if outer.script else None
+                    step = outer.script.popleft() if outer.script and self.path == outer.path else None
                 if self.path != outer.path:
                     self._json(404, {"error": f"no route {self.path}"})
                     return
@@ -124,6 +135,14 @@ class FakeLLMServer:
                         self._json(200, outer.json_body(step, body))
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
+
+            def do_GET(self) -> None:  # noqa: N802
+                with outer._lock:
+                    outer.side_requests.append(self.path)
+                if self.path == "/props" and outer.n_ctx:
+                    self._json(200, {"default_generation_settings": {"n_ctx": outer.n_ctx}, "total_slots": 1})
+                else:
+                    self._json(404, {"error": f"no route {self.path}"})
 
             def _json(self, code: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload, ensure_ascii=False).encode()
@@ -179,6 +198,13 @@ class FakeLLMServer:
             self.script.clear()
             self.requests.clear()
             self.sent_pieces.clear()
+            self.n_ctx = 0
+            self.side_requests.clear()
+
+    @staticmethod
+    def count_tokens(text: str) -> int:
+        """The fake tokenizer of ``/tokenize``: one token per character."""
+        return len(text)
 
     def add(self, *steps: Step) -> None:
         with self._lock:
@@ -226,7 +252,7 @@ class FakeOpenAI(FakeLLMServer):
                     "index": 0,
                     "message": {"role": "assistant", "content": step.text, "refusal": None},
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": step.finish,
                 }
             ],
             "usage": {
@@ -247,7 +273,7 @@ class FakeOpenAI(FakeLLMServer):
 
         events: list[tuple[str | None, str, float, str | None]] = [(None, chunk({"role": "assistant", "content": ""}), 0.0, None)]
         events += [(None, chunk({"content": p}), gap, p) for p, gap in zip(step.pieces, step.gaps(), strict=True)]
-        events.append((None, chunk({}, "stop"), 0.0, None))
+        events.append((None, chunk({}, step.finish), 0.0, None))
         if (request.get("stream_options") or {}).get("include_usage"):
             usage = {"prompt_tokens": step.input_tokens, "completion_tokens": step.output_tokens,
                      "total_tokens": step.input_tokens + step.output_tokens}
@@ -282,7 +308,7 @@ class FakeAnthropic(FakeLLMServer):
             "role": "assistant",
             "model": request.get("model", "?"),
             "content": [{"type": "text", "text": step.text}],
-            "stop_reason": "end_turn",
+            "stop_reason": "max_tokens" if step.finish == "length" else "end_turn",
             "stop_sequence": None,
             "usage": {"input_tokens": step.input_tokens, "output_tokens": step.output_tokens},
         }
@@ -302,7 +328,8 @@ class FakeAnthropic(FakeLLMServer):
                    for p, gap in zip(step.pieces, step.gaps(), strict=True)]
         events += [
             ev("content_block_stop", {"index": 0}),
-            ev("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            ev("message_delta", {"delta": {"stop_reason": "max_tokens" if step.finish == "length" else "end_turn",
+                                           "stop_sequence": None},
                                  "usage": {"output_tokens": step.output_tokens}}),
             ev("message_stop", {}),
         ]

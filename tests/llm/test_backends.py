@@ -64,7 +64,7 @@ def test_a_grounded_answer_is_renumbered_cited_and_metered(provider: Provider) -
     assert answer.usage == {
         "model": MODEL, "calls": 1, "retries": 0, "input_tokens": 321, "output_tokens": 45,
         "llm_ms": answer.usage["llm_ms"], "call_ms": answer.usage["call_ms"],
-        "invalid_citations": 0, "uncited_dropped": 0, "fallback": None,
+        "invalid_citations": 0, "uncited_dropped": 0, "fallback": None, "truncated": False, "dropped_sources": 0,
     }
     assert answer.usage["llm_ms"] > 0 and len(answer.usage["call_ms"]) == 1
     assert answer.timings_ms["llm"] == answer.usage["llm_ms"]
@@ -197,7 +197,10 @@ def test_streaming_delivers_renumbered_deltas_in_order_then_the_verified_answer(
 
     draft = "".join(d for d, _ in received)
     assert draft == "AI PMの年収は経験で変わります [1]。\n\n- ジュニア: 500〜850万円 [2]\n- シニア: 1,400万円以上 [2]"
-    assert len(received) >= 4 and "[9]" not in draft and all("[" not in d or "]" in d for d, _ in received)
+    # Only verified lines are shown, each once it is complete (the last when the reply ends).
+    assert [d for d, _ in received] == [
+        "AI PMの年収は経験で変わります [1]。", "\n\n- ジュニア: 500〜850万円 [2]", "\n- シニア: 1,400万円以上 [2]"
+    ]
     # Incremental: the first delta arrived before the server had sent the last piece.
     assert received[0][1] < provider.server.sent_pieces[-1][1]
     assert [p for p, _ in provider.server.sent_pieces] == list(pieces)
@@ -217,7 +220,7 @@ def test_streaming_a_reply_without_citations_ends_in_the_extractive_answer(provi
     backend = provider.backend()
     deltas: list[str] = []
     answer = backend.stream(request, deltas.append)
-    assert "".join(deltas) == "年収は1億円です。出典は不要です。"  # the draft the caller must replace
+    assert deltas == []  # nothing unverified is ever shown: the status stays until the final answer
     assert answer.backend == f"{provider.name}→extractive" and answer.usage["fallback"] == "no_valid_citation"
     assert answer.text == backend.extractive.answer(request).text and "1億円" not in answer.text
 
@@ -236,7 +239,7 @@ def test_a_stream_that_stalls_mid_way_falls_back_without_a_second_call(provider:
     deltas: list[str] = []
     start = time.monotonic()
     answer = provider.backend(llm_timeout=0.5).stream(provider.request(SALARY), deltas.append)
-    assert deltas == ["ジュニアの年収は"]  # the draft the caller must replace
+    assert deltas == []  # no complete verified line arrived before the stall
     assert time.monotonic() - start < 1.8 and len(provider.server.requests) == 1  # not retried: text was shown
     assert answer.backend == f"{provider.name}→extractive" and answer.usage["fallback"] == "timeout"
     assert answer.text.startswith("_（AIの応答が時間内に届かなかった")
