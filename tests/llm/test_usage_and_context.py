@@ -67,7 +67,8 @@ def test_the_eval_sums_usage_per_run() -> None:
 
 def fitting_provider(provider: Provider) -> Provider:
     if provider.name != "openai":
-        pytest.skip("llama.cpp's /props and /tokenize are OpenAI-compatible servers' endpoints")
+        pytest.skip("the Anthropic API has no /props or /tokenize (llama.cpp's): there only "
+                    "CAREERBOT_LLM_CONTEXT_TOKENS sets the context, which the openai case covers")
     return provider
 
 
