@@ -67,8 +67,8 @@ def test_the_eval_sums_usage_per_run() -> None:
 
 def fitting_provider(provider: Provider) -> Provider:
     if provider.name != "openai":
-        pytest.skip("the Anthropic API has no /props or /tokenize (llama.cpp's): there only "
-                    "CAREERBOT_LLM_CONTEXT_TOKENS sets the context, which the openai case covers")
+        pytest.skip("context fitting is tested through the openai backend, the one that reaches llama.cpp's "
+                    "/props and /tokenize; the anthropic backend shares its CAREERBOT_LLM_CONTEXT_TOKENS path")
     return provider
 
 
