@@ -10,6 +10,10 @@ Contract, whatever the transport (HTTP or Socket Mode):
 - **Accepted work is not lost.** An item is committed before the acknowledgement and marked finished once
   answered; at start-up `resume` answers what a previous process left unfinished (accepted at most
   CAREERBOT_SLACK_RESUME_WITHIN seconds ago). A feedback click is committed before it is acknowledged.
+- **Replicas share the work** (a PostgreSQL store): an accepted item is leased to the replica that accepted
+  it, which renews its leases every third of CAREERBOT_SLACK_LEASE_SECONDS; a worker answers an item only if
+  it can `claim` it; every half lease each replica sweeps for items whose holder stopped renewing (it died)
+  and answers them. A stopping replica releases what it did not start.
 - **Each question is answered exactly once**, in the thread of the question: the ``event_id`` (Slack's
   retries) and ``channel:ts`` (one message delivered as ``app_mention`` and ``message``) are dedup keys kept
   by the store, across restarts. The bot's own messages, other bots', edits, deletions and other subtypes are
@@ -196,6 +200,8 @@ class SlackBot:
         self._welcomed: set[str] = set()
         self._welcomed_lock = threading.Lock()
         self._pruned = time.monotonic()
+        self._leases_stop = threading.Event()
+        self._leases: threading.Thread | None = None
         self.stream_support = StreamSupport()
         self._register()
 
@@ -256,13 +262,56 @@ class SlackBot:
                 expired,
                 within,
             )
-        items = self.store.unfinished()
+        items = self.store.adopt()  # unfinished, and held by no live replica
         for item in items:
             self.answers.submit(self._job(item), force=True)  # accepted already: the bound is for new work
         if items:
             self.counters.add("resumed", len(items))
             log.info("resuming %d question(s) accepted before the restart and not yet answered", len(items))
         self.store.prune()
+        if self._leases is None:
+            self._leases = threading.Thread(target=self._keep_leases, name="careerbot-leases", daemon=True)
+            self._leases.start()
+        return len(items)
+
+    def _keep_leases(self) -> None:
+        """Renew this replica's leases every third of the lease; every half lease, `sweep` for orphaned items."""
+        lease = self.settings.slack_lease_seconds
+        renew_every, sweep_every = lease / 3, lease / 2
+        swept = time.monotonic()
+        failing = False
+        while not self._leases_stop.wait(renew_every):
+            try:
+                self.store.renew()
+                if time.monotonic() - swept >= sweep_every:
+                    swept = time.monotonic()
+                    self.sweep()
+                if failing:
+                    log.info("the Slack store answers again; leases renewed")
+                failing = False
+            except Exception as exc:  # noqa: BLE001 - the database may come back; the bot must not stop
+                if not failing:
+                    log.error("could not renew this replica's leases (%s); retrying", redact(str(exc).splitlines()[0]
+                                                                                           if str(exc) else repr(exc)))
+                failing = True
+
+    def sweep(self) -> int:
+        """Take over the unfinished items no live replica holds (their replica died), as many as the queue has
+        room for; returns how many were queued. Items older than CAREERBOT_SLACK_RESUME_WITHIN are given up."""
+        expired = self.store.expire(before=time.time() - self.settings.slack_resume_within)
+        if expired:
+            self.counters.add("expired", expired)
+            log.warning("%d orphaned question(s) accepted more than %g s ago are not answered "
+                        "(CAREERBOT_SLACK_RESUME_WITHIN)", expired, self.settings.slack_resume_within)
+        room = self.answers.capacity - self.answers.waiting
+        if room <= 0:
+            return 0
+        items = self.store.adopt(limit=room)
+        for item in items:
+            self.answers.submit(self._job(item), force=True)
+        if items:
+            self.counters.add("resumed", len(items))
+            log.info("took over %d question(s) whose replica stopped renewing its claim", len(items))
         return len(items)
 
     def maintain(self) -> None:
@@ -275,13 +324,19 @@ class SlackBot:
                 log.warning("could not prune the Slack store: %s", exc)
 
     def stats(self) -> dict[str, Any]:
-        """Counts since start, the queue, and the store's state: for the heartbeat and ``/healthz`` (no secrets)."""
+        """Counts since start, the queue, and the store's state: for the heartbeat and ``/healthz`` (no secrets).
+
+        ``database``: the store's backend, whether it answers and its schema version; when it does not answer,
+        ``store_problem`` says so (`careerbot health` then fails)."""
+        database = self.store.health()
+        problem = self.store.problem or (database.get("error") if not database.get("up", True) else None)
         return {
             **self.counters.snapshot(),
             "waiting": self.answers.waiting,
             "in_progress": self.answers.running,
             "store_durable": self.store.durable,
-            **({"store_problem": self.store.problem} if self.store.problem else {}),
+            "database": {k: v for k, v in database.items() if k != "error"},
+            **({"store_problem": problem} if problem else {}),
         }
 
     def drain(self, timeout: float) -> Drained:
@@ -293,6 +348,15 @@ class SlackBot:
         deadline = time.monotonic() + timeout
         drained = self.answers.drain(timeout)
         self.chores.drain(max(0.0, min(1.0, deadline - time.monotonic())))
+        if drained.unstarted:
+            try:
+                released = self.store.release()  # another replica may answer them now, not after the lease
+            except Exception as exc:  # noqa: BLE001
+                log.warning("could not release the questions not started (%s); they are taken over when the "
+                            "lease lapses", exc)
+            else:
+                if released:
+                    log.info("released %d question(s) not started, for another replica or the next start", released)
         return drained
 
     def close(self) -> None:
@@ -301,9 +365,12 @@ class SlackBot:
         An answer still running keeps the store open: the process is about to exit, and its item stays
         unfinished in the inbox either way.
         """
+        self._leases_stop.set()
         left = self.answers.drain(0)
         self.chores.drain(0)
         if left.running == 0:
+            if self._leases is not None:
+                self._leases.join(5)
             self.store.close()
 
     # -- listeners: accept work, never call the Web API ----------------------------------------------
@@ -556,7 +623,10 @@ class SlackBot:
 
     def _run(self, item: WorkItem) -> None:
         """Do one inbox item and record how it ended; never raises (a failure is logged and counted)."""
-        attempt = self.store.start(item.id)
+        attempt = self.store.claim(item.id)
+        if attempt is None:
+            log.info("skipped %s: finished already, or another replica is answering it", item.id)
+            return
         state: FinalState = "failed"
         try:
             if item.kind == MESSAGE:
