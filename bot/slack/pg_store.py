@@ -4,6 +4,12 @@ Chosen by ``CAREERBOT_DATABASE_URL=postgresql://…`` (see `bot.slack.store.open
 connection pool (psycopg_pool); connections run in autocommit, and what must be atomic is one statement or
 one explicit transaction, so most calls are a single round trip.
 
+Durability as in the SQLite store: what is acknowledged to Slack afterwards — `accept`, `record_feedback` —
+waits for the WAL flush (``synchronous_commit = on``); the rest (claims, leases, finishing, rate-limit hits,
+the answers log) commits without waiting for it (``off``: a crash of the *database server* may forget the last
+fraction of a second of those, never corrupts anything, and each is recovered from — an item not marked done
+is answered again only after its thread is checked for the answer).
+
 Sharing work between replicas:
 
 - **Dedup**: the item id and the event id are primary keys (``inbox.id``, ``seen.key``); ``INSERT … ON
@@ -250,7 +256,7 @@ class PostgresSlackStore:
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True, "application_name": "careerbot",
-                    "connect_timeout": max(1, round(connect_timeout))},
+                    "connect_timeout": max(1, round(connect_timeout)), "options": "-c synchronous_commit=off"},
             timeout=connect_timeout,
             name="careerbot",
             open=False,
@@ -289,6 +295,14 @@ class PostgresSlackStore:
         with self._pool.connection() as conn:
             return conn.execute(sql, args).rowcount
 
+    def _durable(self, sql: str, args: Mapping[str, Any] | Sequence[Any]) -> tuple[int, list[tuple[Any, ...]]]:
+        """One statement whose commit waits for the WAL flush (the caller acknowledges Slack afterwards);
+        (rows affected, rows returned)."""
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SET LOCAL synchronous_commit = on")
+            cur = conn.execute(sql, args)
+            return cur.rowcount, cur.fetchall() if cur.description else []
+
     def health(self) -> dict[str, Any]:
         with self._health_lock:
             now = time.monotonic()
@@ -322,7 +336,7 @@ class PostgresSlackStore:
                 "WITH s AS (INSERT INTO seen (key, at) VALUES (%(key)s, %(now)s) ON CONFLICT (key) DO NOTHING"
                 f" RETURNING 1) {insert} WHERE EXISTS (SELECT 1 FROM s) ON CONFLICT (id) DO NOTHING"
             )
-        return self._count(sql, args) == 1
+        return self._durable(sql, args)[0] == 1
 
     def claim(self, item_id: str) -> int | None:
         now = self._clock()
@@ -427,7 +441,7 @@ class PostgresSlackStore:
     def record_feedback(self, *, answer_id: str, channel: str, message_ts: str, user: str, value: str) -> FeedbackRow:
         if value not in VALUES:
             raise ValueError(f"feedback value must be one of {VALUES}, not {value!r}")
-        row = self._one(
+        rows = self._durable(
             f"INSERT INTO feedback ({_FEEDBACK_COLUMNS})"
             " SELECT %(channel)s, %(ts)s, %(user)s, %(value)s, %(answer_id)s, coalesce(a.question, ''),"
             " coalesce(a.turns, '[]'), coalesce(a.answer, ''), coalesce(a.section_ids, '[]'),"
@@ -439,9 +453,8 @@ class PostgresSlackStore:
             f" updated = excluded.updated RETURNING {_FEEDBACK_COLUMNS}",
             {"channel": channel, "ts": message_ts, "user": user, "value": value, "answer_id": answer_id,
              "now": self._clock()},
-        )
-        assert row is not None
-        return _feedback_row(row)
+        )[1]
+        return _feedback_row(rows[0])
 
     def feedback(
         self,

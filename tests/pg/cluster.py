@@ -83,8 +83,9 @@ def _run(command: list[str], *, timeout: float = 120) -> subprocess.CompletedPro
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
-def start_cluster() -> PostgresServer | str:
-    """Start a cluster; the server, or why it could not be started."""
+def start_cluster(*, durable: bool = False) -> PostgresServer | str:
+    """Start a cluster; the server, or why it could not be started. ``durable``: fsync on, as in production
+    (the benchmark); the tests run without it, which is faster and changes nothing they check."""
     bin_dir = _bin_dir()
     if bin_dir is None or not (bin_dir / "initdb").exists():
         return "no PostgreSQL server binaries (initdb) found"
@@ -109,8 +110,9 @@ def start_cluster() -> PostgresServer | str:
         return f"initdb failed: {(result.stderr or result.stdout).strip().splitlines()[-1:]}"
     _run([*run_as, "mkdir", "-p", str(sockets)])
     port = _free_port()
-    options = (f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-               " -c max_connections=200 -c shared_buffers=32MB")
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=32MB"
+    if not durable:
+        options += " -c fsync=off -c full_page_writes=off"
     result = _run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"),
                    "-w", "-t", "60", "start"])
     if result.returncode != 0:
