@@ -339,6 +339,11 @@ class SlackBot:
             **({"store_problem": problem} if problem else {}),
         }
 
+    def healthz(self) -> dict[str, Any]:
+        """`stats` for ``GET /healthz``, with ``ok`` False (a 503) while the database does not answer."""
+        stats = self.stats()
+        return {"ok": stats["database"].get("up", True) is not False, **stats}
+
     def drain(self, timeout: float) -> Drained:
         """Finish the accepted answers (running and queued), waiting at most ``timeout`` seconds; what was left.
 

@@ -189,7 +189,7 @@ def _serve(args: argparse.Namespace, settings: Settings, *, http: bool, heartbea
                 signing_secret=settings.slack_signing_secret.get_secret_value(),
                 host=args.host or "0.0.0.0",
                 port=args.port if args.port is not None else 3000,
-                health=lambda: {"articles": len(advisor.knowledge.articles), **bot.stats()},
+                health=lambda: {"articles": len(advisor.knowledge.articles), **bot.healthz()},
                 max_connections=settings.slack_http_max_connections,
                 read_timeout=settings.slack_http_read_timeout,
             ).start()

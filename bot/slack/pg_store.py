@@ -298,9 +298,10 @@ class PostgresSlackStore:
     def _durable(self, sql: str, args: Mapping[str, Any] | Sequence[Any]) -> tuple[int, list[tuple[Any, ...]]]:
         """One statement whose commit waits for the WAL flush (the caller acknowledges Slack afterwards);
         (rows affected, rows returned)."""
-        with self._pool.connection() as conn, conn.transaction():
-            conn.execute("SET LOCAL synchronous_commit = on")
-            cur = conn.execute(sql, args)
+        with self._pool.connection() as conn:
+            with conn.pipeline(), conn.transaction():  # BEGIN, SET, the statement, COMMIT: one round trip
+                conn.execute("SET LOCAL synchronous_commit = on")
+                cur = conn.execute(sql, args)
             return cur.rowcount, cur.fetchall() if cur.description else []
 
     def health(self) -> dict[str, Any]:
@@ -403,15 +404,17 @@ class PostgresSlackStore:
         if per_minute <= 0:
             return True
         now = self._clock()
-        with self._pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_RATE_LOCK_CLASS, key))
-            row = conn.execute(
-                "WITH gone AS (DELETE FROM rate_hits WHERE key = %(key)s AND at <= %(old)s),"
-                " n AS (SELECT count(*) AS hits FROM rate_hits WHERE key = %(key)s AND at > %(old)s)"
-                " INSERT INTO rate_hits (key, at) SELECT %(key)s, %(now)s FROM n WHERE n.hits < %(limit)s RETURNING 1",
-                {"key": key, "old": now - WINDOW_SECONDS, "now": now, "limit": per_minute},
-            ).fetchone()
-        return row is not None
+        with self._pool.connection() as conn:
+            with conn.pipeline(), conn.transaction():  # one round trip; the server takes the lock first
+                conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_RATE_LOCK_CLASS, key))
+                cur = conn.execute(
+                    "WITH gone AS (DELETE FROM rate_hits WHERE key = %(key)s AND at <= %(old)s),"
+                    " n AS (SELECT count(*) AS hits FROM rate_hits WHERE key = %(key)s AND at > %(old)s)"
+                    " INSERT INTO rate_hits (key, at) SELECT %(key)s, %(now)s FROM n WHERE n.hits < %(limit)s"
+                    " RETURNING 1",
+                    {"key": key, "old": now - WINDOW_SECONDS, "now": now, "limit": per_minute},
+                )
+            return cur.fetchone() is not None
 
     # -- answers and feedback -----------------------------------------------------------------------
 

@@ -195,7 +195,7 @@ class SlackHTTPServer:
     """Serves ``app`` on ``host:port`` (port 0: any free port; see `port`), one thread per connection.
 
     ``signing_secret`` verifies every ``POST /slack/events`` before it is parsed. ``health`` adds fields to
-    ``GET /healthz``'s ``{"ok": true}``.
+    ``GET /healthz``'s ``{"ok": true}``; when it says ``"ok": False``, the answer is 503.
     """
 
     def __init__(
@@ -272,7 +272,9 @@ class SlackHTTPServer:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
         try:
             if path == HEALTH_PATH and method in ("GET", "HEAD"):
-                return _reply(start_response, "200 OK", {"ok": True, **self._health()})
+                info = dict(self._health())
+                ok = info.pop("ok", True) is not False  # e.g. the database does not answer: 503
+                return _reply(start_response, "200 OK" if ok else "503 Service Unavailable", {"ok": ok, **info})
             if path != EVENTS_PATH:
                 return _reply(start_response, "404 Not Found", {"ok": False, "error": "not_found"})
             if method != "POST":
