@@ -201,6 +201,7 @@ class SlackBot:
         self._welcomed_lock = threading.Lock()
         self._pruned = time.monotonic()
         self._leases_stop = threading.Event()
+        self._adopting = True  # False once stopping: what others left is for the replicas that stay
         self._leases: threading.Thread | None = None
         self.stream_support = StreamSupport()
         self._register()
@@ -304,11 +305,13 @@ class SlackBot:
             log.warning("%d orphaned question(s) accepted more than %g s ago are not answered "
                         "(CAREERBOT_SLACK_RESUME_WITHIN)", expired, self.settings.slack_resume_within)
         room = self.answers.capacity - self.answers.waiting
-        if room <= 0:
+        if room <= 0 or not self._adopting:
             return 0
         items = self.store.adopt(limit=room)
         for item in items:
-            self.answers.submit(self._job(item), force=True)
+            if not self.answers.submit(self._job(item), force=True):  # stopping meanwhile
+                self.store.release()
+                return 0
         if items:
             self.counters.add("resumed", len(items))
             log.info("took over %d question(s) whose replica stopped renewing its claim", len(items))
@@ -351,6 +354,7 @@ class SlackBot:
         durable store has it answered by the next start (`resume`).
         """
         deadline = time.monotonic() + timeout
+        self._adopting = False  # (its leases are still renewed: the answers running now are its own)
         drained = self.answers.drain(timeout)
         self.chores.drain(max(0.0, min(1.0, deadline - time.monotonic())))
         if drained.unstarted:

@@ -84,3 +84,39 @@ def test_the_app_keeps_its_state_in_postgresql_and_healthz_reports_the_database_
         assert URL_PASSWORD not in line
     finally:
         server.shutdown(timeout=1)
+
+
+def test_a_stopping_replica_hands_back_what_it_did_not_start_and_another_replica_answers_it(
+    slack_app, pg_url: str, caplog
+) -> None:
+    caplog.set_level("INFO", logger="bot.slack.app")
+    settings = {"database_url": pg_url, "slack_workers": 1, "slack_lease_seconds": 1}
+    first, second = slack_app(**settings), slack_app(**settings)
+    gate = first.fake.hold("reactions.add")  # the first replica's only worker stops at its first Web API call
+    asked = []
+    for question in ("AI PMの年収は？", "データサイエンティストの年収は？", "PdMになるには？"):
+        ts, reply = first.mention(question)
+        assert reply.status == 200
+        asked.append(ts)
+    owner = first.bot.store.owner
+
+    def rows(sql: str, *args) -> list[tuple]:
+        with psycopg.connect(pg_url) as conn:
+            return conn.execute(sql, args).fetchall()
+
+    deadline = time.monotonic() + 30
+    while rows("SELECT 1 FROM inbox WHERE owner = %s AND state = 'running'", owner) == []:
+        assert time.monotonic() < deadline, "the first replica never started an answer"
+        time.sleep(0.05)
+    first.server.shutdown(timeout=1)
+    drained = first.bot.drain(timeout=0.5)  # SIGTERM with a short CAREERBOT_SHUTDOWN_TIMEOUT
+    assert (drained.running, drained.unstarted) == (1, 2)
+    assert any("released 2 question(s) not started" in r.getMessage() for r in caplog.records)
+    gate.set()
+    for ts in asked:
+        first.fake.wait_for("chat.postMessage", where=in_thread(ts), timeout=60)
+    first.fake.quiet(1.5)  # a lease and a half: time for a wrong second answer to show
+    for ts in asked:
+        assert len(first.fake.calls_to("chat.postMessage", where=lambda c, ts=ts: c.delivered and in_thread(ts)(c))) == 1
+    assert second.bot.counters.snapshot()["resumed"] == 2  # the two released ones, taken over by the other
+    assert rows("SELECT state, count(*) FROM inbox GROUP BY state") == [("done", 3)]
