@@ -157,7 +157,9 @@ class SlackBot:
 
     ``http`` selects which credentials are required (see `check_settings`). The Web API client goes through
     ``settings.slack_api_url`` when set and retries as `bot.slack.retries` says. ``store`` defaults to
-    `open_store` (SQLite at CAREERBOT_FEEDBACK_DB). Call `resume` before serving, `drain` and `close` to stop.
+    `open_store` (PostgreSQL at CAREERBOT_DATABASE_URL, else SQLite at CAREERBOT_FEEDBACK_DB). Call `resume`
+    before serving (it also starts the thread that renews this replica's leases and sweeps for orphaned
+    questions), `drain` and `close` to stop.
     Raises `ConfigError` for missing or rejected settings (the token is never shown).
     """
 
@@ -248,7 +250,8 @@ class SlackBot:
         )
 
     def resume(self) -> int:
-        """Queue the work a previous process accepted and did not finish; returns how many items.
+        """Queue the work a previous process accepted and did not finish (and no live replica holds); returns how
+        many items.
 
         Items accepted more than CAREERBOT_SLACK_RESUME_WITHIN seconds ago are given up (logged, counted).
         An item that was being answered when the process died is first checked against its thread, so an

@@ -28,6 +28,7 @@ its password (`bot.logs.redact`).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import sqlite3
@@ -548,8 +549,6 @@ def copy_from_sqlite(source: Path, url: str, *, connect_timeout: float = 10.0) -
         lite.close()
     except sqlite3.Error as exc:
         raise ConfigError(f"CAREERBOT_FEEDBACK_DB: cannot read {source} ({exc})") from None
-    import json
-
     migrate(url, connect_timeout=connect_timeout)
     copied_answers = copied_feedback = 0
     with _connect(url, connect_timeout=connect_timeout) as conn:
