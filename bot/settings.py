@@ -212,7 +212,8 @@ class Settings(BaseSettings):
             return None
         scheme = value.get_secret_value().strip().partition("://")[0].lower()
         if scheme not in ("postgresql", "postgres", "sqlite"):
-            raise ValueError("must be a postgresql://user:password@host:port/database URL (or sqlite:///path)")
+            raise ValueError("must be a postgresql:// URL, such as postgresql://careerbot@db:5432/careerbot "
+                             "with the password after the user name (or sqlite:///path)")
         return value
 
     @property
