@@ -137,7 +137,7 @@ def _describe(exc: BaseException) -> str:
 class Counters:
     """Thread-safe counts of what happened since start (shown in the heartbeat and ``/healthz``)."""
 
-    NAMES = ("answered", "apologized", "undelivered", "busy", "rate_limited", "resumed", "expired")
+    NAMES = ("answered", "apologized", "undelivered", "busy", "rate_limited", "resumed", "expired", "taken_over")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -648,10 +648,14 @@ class SlackBot:
             else:
                 log.error("inbox item %s has an unknown kind %r; dropped", item.id, item.kind)
                 state = "dropped"
+        except _TakenOver:
+            self.counters.add("taken_over")
+            log.warning("%s was taken over by another replica while this one answered it (it stalled for more "
+                        "than CAREERBOT_SLACK_LEASE_SECONDS); not posting", item.id)
+            return  # the item is the other replica's to finish
         except Exception:
             log.exception("could not handle %s", item.id)
-        finally:
-            self.store.finish(item.id, state)
+        self.store.finish(item.id, state)
 
     def _answer_message(self, msg: Incoming, mode: str | None, attempt: int) -> FinalState:
         """Answer ``msg`` in its thread (``mode`` ``follow_up``: only if the bot answered there before)."""
@@ -745,7 +749,15 @@ class SlackBot:
         """Post ``message``; if that fails (after the retries) or there is none, post the apology.
 
         Every outcome is counted: answered, apologized, or undelivered (logged with the question id).
+        Nothing is posted (`_TakenOver`) when another replica took the question over meanwhile.
         """
+        try:
+            ours = self.store.holds(qid)
+        except Exception as exc:  # noqa: BLE001 - the database may be away: answering beats staying silent
+            log.warning("could not check that %s is still this replica's (%s); posting", qid, _describe(exc))
+            ours = True
+        if not ours:
+            raise _TakenOver(qid)
         if message is not None:
             try:
                 post(message)
@@ -932,6 +944,10 @@ class SlackBot:
             _quietly(client.reactions_remove, channel=msg.channel, timestamp=msg.ts, name=PROGRESS_REACTION)
 
         return clear_reaction
+
+
+class _TakenOver(Exception):
+    """Another replica took the question over while this one answered it (see `SlackStore.holds`)."""
 
 
 class _SameTokenNotice(logging.Filter):

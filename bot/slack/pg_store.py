@@ -362,6 +362,12 @@ class PostgresSlackStore:
             (self._clock() + self.lease_seconds, self._owner),
         )
 
+    def holds(self, item_id: str) -> bool:
+        return self._count(
+            "UPDATE inbox SET lease_until = %s WHERE id = %s AND owner = %s AND state IN ('pending', 'running')",
+            (self._clock() + self.lease_seconds, item_id, self._owner),
+        ) == 1
+
     def adopt(self, *, limit: int | None = None) -> list[WorkItem]:
         now = self._clock()
         rows = self._all(

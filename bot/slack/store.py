@@ -131,6 +131,12 @@ class SlackStore(Protocol):
         """Extend the leases of this process's unfinished items by ``lease_seconds``; how many."""
         ...
 
+    def holds(self, item_id: str) -> bool:
+        """Whether this process still holds the unfinished item (no other took it over), renewing its lease:
+        asked just before an answer is posted, so that a process that stalled past its lease does not post
+        what the process that took over will post."""
+        ...
+
     def adopt(self, *, limit: int | None = None) -> list[WorkItem]:
         """Lease to this process (at most ``limit``, oldest first) the unfinished items that no live lease holds:
         those of a process that died or released them. Each is then `claim`-ed by this process's worker."""
@@ -390,6 +396,13 @@ class SQLiteSlackStore:
                 "UPDATE inbox SET lease_until = ? WHERE owner = ? AND state IN ('pending', 'running')",
                 (now + self.lease_seconds, self._owner),
             ).rowcount
+
+    def holds(self, item_id: str) -> bool:
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE inbox SET lease_until = ? WHERE id = ? AND owner = ? AND state IN ('pending', 'running')",
+                (self._clock() + self.lease_seconds, item_id, self._owner),
+            ).rowcount == 1
 
     def adopt(self, *, limit: int | None = None) -> list[WorkItem]:
         now = self._clock()

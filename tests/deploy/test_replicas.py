@@ -181,3 +181,37 @@ def test_a_replica_killed_mid_answer_leaves_its_questions_to_the_other_and_each_
         assert_no_secrets(a.log(), b.log())
     finally:
         fake.stop()
+
+
+def test_a_replica_that_stalls_past_its_lease_does_not_post_what_the_other_replica_answered(
+    start_replicas, pg_url: str
+) -> None:
+    fake = FakeSlack().start()
+    try:
+        a, b = start_replicas(fake)
+        gate = fake.hold("reactions.add")
+        asked = []
+        for i in range(4):
+            ts, status = a.mention(["データサイエンティストの年収は？", "PdMになるには？"][i % 2], user=f"U{i}")
+            assert status == 200
+            asked.append(ts)
+        owned = f"%:{a.proc.pid}:%"
+        wait_until(lambda: len(_inbox(pg_url, "SELECT 1 FROM inbox WHERE owner LIKE %s AND state = 'running'",
+                                      (owned,))) == 4, timeout=30, what="replica a answering all four")
+        a.send(signal.SIGSTOP)  # a stalls mid-answer (a long pause, a frozen VM): it stops renewing
+        try:
+            gate.set()
+            answered_once(fake, asked, timeout=120)  # b took the four over and answered them
+        finally:
+            a.send(signal.SIGCONT)
+        wait_until(lambda: a.log().count("was taken over by another replica while this one answered it") == 4,
+                   timeout=60, what="replica a noticing it lost the four")
+        fake.quiet(1.0)
+        counts = Counter(c.body["thread_ts"] for c in fake.calls_to("chat.postMessage") if c.delivered)
+        assert {ts: counts[ts] for ts in asked} == dict.fromkeys(asked, 1)  # a posted none of them again
+        assert dict(_inbox(pg_url, "SELECT state, count(*) FROM inbox GROUP BY state")) == {"done": 4}
+        for bot in (a, b):
+            assert bot.stop(signal.SIGTERM)[0] == 0
+        assert "Traceback" not in a.log() + b.log()
+    finally:
+        fake.stop()

@@ -72,6 +72,7 @@ def test_a_live_lease_keeps_other_replicas_out_and_a_lapsed_one_is_taken_over_ex
     clock.now += 11  # a died: no renewal
     assert b.claim("item-0") == 2  # b takes it over: the attempt number tells it to check the thread first
     assert a.claim("item-0") is None  # a (come back) cannot take it back while b's lease is live
+    assert not a.holds("item-0") and b.holds("item-0")  # so a, about to post, posts nothing
     # b and a third store sweep at once: SKIP LOCKED splits the items, none is taken twice
     c = PostgresSlackStore(url=a.url, clock=clock, pool_size=8, lease_seconds=10)
     try:

@@ -133,6 +133,12 @@ class StoreConformance:
         assert (item.id, item.state, item.attempts, item.payload) == ("mine", "running", 1, {"n": 1})
         assert store.adopt() == []  # adopted: leased again
         assert store.claim("mine") == 2
+        assert store.holds("mine")
+        store.finish("mine", "done")
+        assert not store.holds("mine")  # finished: nobody's
+        with pytest.raises(KeyError):
+            store.claim("never")
+        assert not store.holds("never")
 
     def test_adopt_takes_the_oldest_first_within_the_limit_and_release_hands_pending_items_back(
         self, store: SlackStore, clock: Clock
