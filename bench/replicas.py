@@ -6,7 +6,7 @@ two ``careerbot slack --http`` replicas on one database.
     python bench/replicas.py --store-only          # only the per-answer store latency
 
 1. **Store latency per answer**: the store calls one answer makes, in the app's order — `accept` (with the
-   event id), `allow` (the user's rate limit), `claim`, `record_answer`, `finish` — timed together, on SQLite
+   event id), `allow` (the user's rate limit), `claim`, `record_answer`, `holds`, `finish` — timed together, on SQLite
    (the embedded default, a file in a temporary folder) and on PostgreSQL over loopback; sequentially and from
    8 threads at once (the default CAREERBOT_SLACK_WORKERS). Target: PostgreSQL p95 ≤ 5 ms on loopback.
 2. **Answers per second**: real ``careerbot slack --http`` processes (the shipped knowledge, the default
@@ -62,6 +62,7 @@ def one_answer(store, n: int, worker: int) -> tuple[float, float]:
     store.record_answer(channel=f"C{worker}", thread_ts=f"{n}.000100", user=f"U{worker}", question="データサイエンティストの年収は？",
                         turns=[], answer="…" * 400, section_ids=["data_scientist#年収", "data_scientist#概要"],
                         language="ja", confident=True, abstained=False)
+    assert store.holds(item)  # just before posting
     store.finish(item, "done")
     return (time.perf_counter() - start) * 1000, (accepted - start) * 1000
 
@@ -250,7 +251,7 @@ class _Server:
 
 
 def markdown(results: dict) -> str:
-    lines = ["| store | threads | per answer p50 / p95 | of which `accept` (flushed) p50 / p95 | the other 4 calls "
+    lines = ["| store | threads | per answer p50 / p95 | of which `accept` (flushed) p50 / p95 | the other 5 calls "
              "p50 / p95 | answers' store calls per s |", "| --- | --- | --- | --- | --- | --- |"]
     for r in results["store"]:
         lines.append(f"| {r['store']} | {r['threads']} | {r['p50_ms']} / {r['p95_ms']} ms | {r['accept_p50_ms']} / "
