@@ -216,6 +216,9 @@ def check_heartbeat(
         return False, f"{who} is {what}"
     if articles < 1:
         return False, f"{who} serves no articles (is CAREERBOT_KNOWLEDGE_DIR empty?)"
+    if (stats.get("database") or {}).get("up") is False:  # it can accept nothing: take it out of rotation
+        why = str(stats.get("store_problem") or "CAREERBOT_DATABASE_URL: the database does not answer")
+        return False, f"{who} cannot use its database: {why}"
     link = "connected" if mode == "socket" else "serving HTTP"
     notes = [f"{undelivered} replies could not be posted"] if undelivered else []
     notes += problems

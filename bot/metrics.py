@@ -67,6 +67,11 @@ STAGES = ("rewrite", "embed", "search", "retrieve", "compose", "llm", "total")
 #: asking the model (counted as ``abstained``).
 FALLBACK_REASONS = (
     "no_valid_citation",
+    "prompt_echo",
+    "degenerate",
+    "repetitive",
+    "truncated",
+    "context_overflow",
     "timeout",
     "connection",
     "rate_limited",

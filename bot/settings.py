@@ -138,6 +138,19 @@ class Settings(BaseSettings):
         default="127.0.0.1", min_length=1, description="Address the metrics port listens on (0.0.0.0: every interface)."
     )
 
+    # Shared state for several replicas (issue 13): PostgreSQL instead of the SQLite file.
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:5432/db: the Slack app's state in PostgreSQL, shared by replicas (unset: SQLite).",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200, description="PostgreSQL connections per process (a pool).")
+    database_connect_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for a PostgreSQL connection before giving up."
+    )
+    slack_lease_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="A replica's claim on a question lapses this long after its last renewal; another replica then answers it."
+    )
+
     # LLM answer backends (the API variables are the SDKs' own, without the CAREERBOT_ prefix).
     llm_model: str = Field(default="", description="Model name for the openai / anthropic backends.")
     llm_temperature: float = Field(default=0.2, ge=0.0, le=2.0, description="Sampling temperature.")
@@ -259,6 +272,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL such as https://slack.com/api/")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = value.get_secret_value().strip().partition("://")[0].lower()
+        if scheme not in ("postgresql", "postgres", "sqlite"):
+            raise ValueError("must be a postgresql:// URL, such as postgresql://careerbot@db:5432/careerbot "
+                             "with the password after the user name (or sqlite:///path)")
+        return value
 
     @property
     def index_dir(self) -> Path:

@@ -9,6 +9,7 @@ import pytest
 
 from bot.pipeline import Advisor
 from bot.settings import PROJECT_ROOT, Settings, load_settings
+from tests.pg.cluster import pg_url, postgres_server  # noqa: F401 - fixtures: a throwaway PostgreSQL
 
 # Tests never reach a model hub and never read a developer's careerbot.toml.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

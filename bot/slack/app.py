@@ -10,6 +10,10 @@ Contract, whatever the transport (HTTP or Socket Mode):
 - **Accepted work is not lost.** An item is committed before the acknowledgement and marked finished once
   answered; at start-up `resume` answers what a previous process left unfinished (accepted at most
   CAREERBOT_SLACK_RESUME_WITHIN seconds ago). A feedback click is committed before it is acknowledged.
+- **Replicas share the work** (a PostgreSQL store): an accepted item is leased to the replica that accepted
+  it, which renews its leases every third of CAREERBOT_SLACK_LEASE_SECONDS; a worker answers an item only if
+  it can `claim` it; every half lease each replica sweeps for items whose holder stopped renewing (it died)
+  and answers them. A stopping replica releases what it did not start.
 - **Each question is answered exactly once**, in the thread of the question: the ``event_id`` (Slack's
   retries) and ``channel:ts`` (one message delivered as ``app_mention`` and ``message``) are dedup keys kept
   by the store, across restarts. The bot's own messages, other bots', edits, deletions and other subtypes are
@@ -152,7 +156,7 @@ class Counters:
     """Thread-safe counts of what happened since start (shown in the heartbeat and ``/healthz``), each also
     counted in ``metrics`` (``careerbot_slack_replies_total``, ``…_refused_total``, ``careerbot_inbox_…``)."""
 
-    NAMES = ("answered", "apologized", "undelivered", "busy", "rate_limited", "resumed", "expired")
+    NAMES = ("answered", "apologized", "undelivered", "busy", "rate_limited", "resumed", "expired", "taken_over")
 
     def __init__(self, metrics: Metrics | None = None) -> None:
         self._lock = threading.Lock()
@@ -184,8 +188,10 @@ class SlackBot:
 
     ``http`` selects which credentials are required (see `check_settings`). The Web API client goes through
     ``settings.slack_api_url`` when set and retries as `bot.slack.retries` says. ``store`` defaults to
-    `open_store` (SQLite at CAREERBOT_FEEDBACK_DB). ``metrics`` (default: a new `Metrics`) counts what the app
-    does; serve ``bot.metrics.registry``. Call `resume` before serving, `drain` and `close` to stop.
+    `open_store` (PostgreSQL at CAREERBOT_DATABASE_URL, else SQLite at CAREERBOT_FEEDBACK_DB). ``metrics``
+    (default: a new `Metrics`) counts what the app does; serve ``bot.metrics.registry``. Call `resume`
+    before serving (it also starts the thread that renews this replica's leases and sweeps for orphaned
+    questions), `drain` and `close` to stop.
     Raises `ConfigError` for missing or rejected settings (the token is never shown).
     """
 
@@ -239,6 +245,9 @@ class SlackBot:
         self._welcomed: set[str] = set()
         self._welcomed_lock = threading.Lock()
         self._pruned = time.monotonic()
+        self._leases_stop = threading.Event()
+        self._adopting = True  # False once stopping: what others left is for the replicas that stay
+        self._leases: threading.Thread | None = None
         self.stream_support = StreamSupport()
         self._register()
 
@@ -311,7 +320,8 @@ class SlackBot:
         )
 
     def resume(self) -> int:
-        """Queue the work a previous process accepted and did not finish; returns how many items.
+        """Queue the work a previous process accepted and did not finish (and no live replica holds); returns how
+        many items.
 
         Items accepted more than CAREERBOT_SLACK_RESUME_WITHIN seconds ago are given up (logged, counted).
         An item that was being answered when the process died is first checked against its thread, so an
@@ -326,13 +336,58 @@ class SlackBot:
                 expired,
                 within,
             )
-        items = self.store.unfinished()
+        items = self.store.adopt()  # unfinished, and held by no live replica
         for item in items:
             self.answers.submit(self._job(item), force=True)  # accepted already: the bound is for new work
         if items:
             self.counters.add("resumed", len(items))
             log.info("resuming %d question(s) accepted before the restart and not yet answered", len(items))
         self.store.prune()
+        if self._leases is None:
+            self._leases = threading.Thread(target=self._keep_leases, name="careerbot-leases", daemon=True)
+            self._leases.start()
+        return len(items)
+
+    def _keep_leases(self) -> None:
+        """Renew this replica's leases every third of the lease; every half lease, `sweep` for orphaned items."""
+        lease = self.settings.slack_lease_seconds
+        renew_every, sweep_every = lease / 3, lease / 2
+        swept = time.monotonic()
+        failing = False
+        while not self._leases_stop.wait(renew_every):
+            try:
+                self.store.renew()
+                if time.monotonic() - swept >= sweep_every:
+                    swept = time.monotonic()
+                    self.sweep()
+                if failing:
+                    log.info("the Slack store answers again; leases renewed")
+                failing = False
+            except Exception as exc:  # noqa: BLE001 - the database may come back; the bot must not stop
+                if not failing:
+                    log.error("could not renew this replica's leases (%s); retrying", redact(str(exc).splitlines()[0]
+                                                                                           if str(exc) else repr(exc)))
+                failing = True
+
+    def sweep(self) -> int:
+        """Take over the unfinished items no live replica holds (their replica died), as many as the queue has
+        room for; returns how many were queued. Items older than CAREERBOT_SLACK_RESUME_WITHIN are given up."""
+        expired = self.store.expire(before=time.time() - self.settings.slack_resume_within)
+        if expired:
+            self.counters.add("expired", expired)
+            log.warning("%d orphaned question(s) accepted more than %g s ago are not answered "
+                        "(CAREERBOT_SLACK_RESUME_WITHIN)", expired, self.settings.slack_resume_within)
+        room = self.answers.capacity - self.answers.waiting
+        if room <= 0 or not self._adopting:
+            return 0
+        items = self.store.adopt(limit=room)
+        for item in items:
+            if not self.answers.submit(self._job(item), force=True):  # stopping meanwhile
+                self.store.release()
+                return 0
+        if items:
+            self.counters.add("resumed", len(items))
+            log.info("took over %d question(s) whose replica stopped renewing its claim", len(items))
         return len(items)
 
     def maintain(self) -> None:
@@ -345,14 +400,25 @@ class SlackBot:
                 log.warning("could not prune the Slack store: %s", exc)
 
     def stats(self) -> dict[str, Any]:
-        """Counts since start, the queue, and the store's state: for the heartbeat and ``/healthz`` (no secrets)."""
+        """Counts since start, the queue, and the store's state: for the heartbeat and ``/healthz`` (no secrets).
+
+        ``database``: the store's backend, whether it answers and its schema version; when it does not answer,
+        ``store_problem`` says so (`careerbot health` then fails)."""
+        database = self.store.health()
+        problem = self.store.problem or (database.get("error") if not database.get("up", True) else None)
         return {
             **self.counters.snapshot(),
             "waiting": self.answers.waiting,
             "in_progress": self.answers.running,
             "store_durable": self.store.durable,
-            **({"store_problem": self.store.problem} if self.store.problem else {}),
+            "database": {k: v for k, v in database.items() if k != "error"},
+            **({"store_problem": problem} if problem else {}),
         }
+
+    def healthz(self) -> dict[str, Any]:
+        """`stats` for ``GET /healthz``, with ``ok`` False (a 503) while the database does not answer."""
+        stats = self.stats()
+        return {"ok": stats["database"].get("up", True) is not False, **stats}
 
     def drain(self, timeout: float) -> Drained:
         """Finish the accepted answers (running and queued), waiting at most ``timeout`` seconds; what was left.
@@ -361,8 +427,18 @@ class SlackBot:
         durable store has it answered by the next start (`resume`).
         """
         deadline = time.monotonic() + timeout
+        self._adopting = False  # (its leases are still renewed: the answers running now are its own)
         drained = self.answers.drain(timeout)
         self.chores.drain(max(0.0, min(1.0, deadline - time.monotonic())))
+        if drained.unstarted:
+            try:
+                released = self.store.release()  # another replica may answer them now, not after the lease
+            except Exception as exc:  # noqa: BLE001
+                log.warning("could not release the questions not started (%s); they are taken over when the "
+                            "lease lapses", exc)
+            else:
+                if released:
+                    log.info("released %d question(s) not started, for another replica or the next start", released)
         return drained
 
     def close(self) -> None:
@@ -371,9 +447,12 @@ class SlackBot:
         An answer still running keeps the store open: the process is about to exit, and its item stays
         unfinished in the inbox either way.
         """
+        self._leases_stop.set()
         left = self.answers.drain(0)
         self.chores.drain(0)
         if left.running == 0:
+            if self._leases is not None:
+                self._leases.join(5)
             self.store.close()
 
     # -- listeners: accept work, never call the Web API ----------------------------------------------
@@ -633,7 +712,10 @@ class SlackBot:
 
     def _run(self, item: WorkItem) -> None:
         """Do one inbox item and record how it ended; never raises (a failure is logged and counted)."""
-        attempt = self.store.start(item.id)
+        attempt = self.store.claim(item.id)
+        if attempt is None:
+            log.info("skipped %s: finished already, or another replica is answering it", item.id)
+            return
         state: FinalState = "failed"
         try:
             if item.kind == MESSAGE:
@@ -645,10 +727,14 @@ class SlackBot:
             else:
                 log.error("inbox item %s has an unknown kind %r; dropped", item.id, item.kind)
                 state = "dropped"
+        except _TakenOver:
+            self.counters.add("taken_over")
+            log.warning("%s was taken over by another replica while this one answered it (it stalled for more "
+                        "than CAREERBOT_SLACK_LEASE_SECONDS); not posting", item.id)
+            return  # the item is the other replica's to finish
         except Exception:
             log.exception("could not handle %s", item.id)
-        finally:
-            self.store.finish(item.id, state)
+        self.store.finish(item.id, state)
 
     def _answer_message(self, msg: Incoming, mode: str | None, attempt: int, *, surface: str) -> FinalState:
         """Answer ``msg`` in its thread (``mode`` ``follow_up``: only if the bot answered there before)."""
@@ -746,7 +832,15 @@ class SlackBot:
         """Post ``message``; if that fails (after the retries) or there is none, post the apology.
 
         Every outcome is counted: answered, apologized, or undelivered (logged with the question id).
+        Nothing is posted (`_TakenOver`) when another replica took the question over meanwhile.
         """
+        try:
+            ours = self.store.holds(qid)
+        except Exception as exc:  # noqa: BLE001 - the database may be away: answering beats staying silent
+            log.warning("could not check that %s is still this replica's (%s); posting", qid, _describe(exc))
+            ours = True
+        if not ours:
+            raise _TakenOver(qid)
         if message is not None:
             try:
                 post(message)
@@ -942,6 +1036,10 @@ class SlackBot:
             _quietly(client.reactions_remove, channel=msg.channel, timestamp=msg.ts, name=PROGRESS_REACTION)
 
         return clear_reaction
+
+
+class _TakenOver(Exception):
+    """Another replica took the question over while this one answered it (see `SlackStore.holds`)."""
 
 
 class _SameTokenNotice(logging.Filter):

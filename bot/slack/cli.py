@@ -1,4 +1,5 @@
-"""``careerbot slack`` (run the Slack app) and ``careerbot feedback export`` (👎 answers as a question set).
+"""``careerbot slack`` (run the Slack app), ``careerbot feedback export`` (👎 answers as a question set) and
+``careerbot db upgrade|copy`` (the PostgreSQL schema; SQLite's answers and feedback into PostgreSQL).
 
 Registered through ``bot.cli.EXTENSION_COMMANDS``; Slack's libraries are imported
 only when ``careerbot slack`` runs, so ``careerbot --help`` stays instant.
@@ -217,7 +218,7 @@ def _serve_with(
                 signing_secret=settings.slack_signing_secret.get_secret_value(),
                 host=args.host or "0.0.0.0",
                 port=args.port if args.port is not None else 3000,
-                health=lambda: {"articles": len(advisor.knowledge.articles), **bot.stats()},
+                health=lambda: {"articles": len(advisor.knowledge.articles), **bot.healthz()},
                 max_connections=settings.slack_http_max_connections,
                 read_timeout=settings.slack_http_read_timeout,
                 metrics=metrics,
@@ -325,12 +326,9 @@ def _connect(handler: Any) -> None:
 def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
     from ..questions import write_jsonl
     from .feedback import negative_questions
-    from .store import SQLiteSlackStore
+    from .store import open_existing_store
 
-    path = settings.feedback_path
-    if not path.is_file():
-        raise ConfigError(f"CAREERBOT_FEEDBACK_DB: no feedback database at {path}")
-    store = SQLiteSlackStore(path=path)
+    store = open_existing_store(settings)  # PostgreSQL at CAREERBOT_DATABASE_URL, else the SQLite file
     try:
         questions = negative_questions(store)
     finally:
@@ -347,8 +345,40 @@ def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _postgres_url(settings: Settings) -> str:
+    url = settings.database_url.get_secret_value().strip() if settings.database_url else ""
+    if not url.lower().startswith(("postgresql://", "postgres://")):
+        raise ConfigError("CAREERBOT_DATABASE_URL: not set to a postgresql://user:password@host:port/database URL")
+    return url
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from ..logs import redact
+    from .pg_store import migrate
+
+    url = _postgres_url(settings)
+    version, applied = migrate(url, connect_timeout=settings.database_connect_timeout)
+    done = f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply"
+    print(f"database {redact(url)}: schema version {version} ({done})")
+    return 0
+
+
+def cmd_db_copy(args: argparse.Namespace, settings: Settings) -> int:
+    from ..logs import redact
+    from .pg_store import copy_from_sqlite
+
+    url = _postgres_url(settings)
+    source: Path = args.source or settings.feedback_path
+    report = copy_from_sqlite(source, url, connect_timeout=settings.database_connect_timeout)
+    print(
+        f"copied from {source} to {redact(url)}: {report.answers} of {report.answers_read} answer(s) and "
+        f"{report.feedback} of {report.feedback_read} rating(s) were new (the rest were there already)"
+    )
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``slack`` and ``feedback`` to the ``careerbot`` command."""
+    """Add ``slack``, ``feedback`` and ``db`` to the ``careerbot`` command."""
     p = subparsers.add_parser(
         "slack",
         help="run the Slack app (Socket Mode with SLACK_APP_TOKEN, or --http)",
@@ -373,3 +403,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     e.add_argument("out", type=Path, metavar="OUT.jsonl")
     e.set_defaults(func=cmd_feedback_export)
+
+    p = subparsers.add_parser("db", help="the PostgreSQL database of several replicas (CAREERBOT_DATABASE_URL)")
+    actions = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    u = actions.add_parser(
+        "upgrade",
+        help="apply the schema migrations (careerbot slack also does on start)",
+        description="Bring the database at CAREERBOT_DATABASE_URL to this careerbot's schema version. Safe to run "
+        "while replicas start: migrations are applied once, under an advisory lock.",
+    )
+    u.set_defaults(func=cmd_db_upgrade)
+    c = actions.add_parser(
+        "copy",
+        help="copy the answers and feedback of the SQLite file into PostgreSQL (idempotent)",
+        description="Copy the answers and 👍/👎 ratings kept in SQLite (CAREERBOT_FEEDBACK_DB, or --from) into the "
+        "PostgreSQL database at CAREERBOT_DATABASE_URL. Running it again copies only what is new.",
+    )
+    c.add_argument("--from", dest="source", type=Path, default=None, metavar="FILE.sqlite3",
+                   help="the SQLite file (default: CAREERBOT_FEEDBACK_DB, <data_dir>/feedback.sqlite3)")
+    c.set_defaults(func=cmd_db_copy)

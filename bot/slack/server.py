@@ -198,9 +198,10 @@ class SlackHTTPServer:
     """Serves ``app`` on ``host:port`` (port 0: any free port; see `port`), one thread per connection.
 
     ``signing_secret`` verifies every ``POST /slack/events`` before it is parsed. ``health`` adds fields to
-    ``GET /healthz``'s ``{"ok": true}``. ``metrics`` gets the server's own ``careerbot_http_connections``
-    and ``careerbot_http_refused_total``, and with ``serve_metrics`` ``GET /metrics`` serves its registry
-    (without: metrics are served elsewhere, `bot.metrics.MetricsServer`, and ``/metrics`` is 404).
+    ``GET /healthz``'s ``{"ok": true}``; when it says ``"ok": False``, the answer is 503. ``metrics`` gets the
+    server's own ``careerbot_http_connections`` and ``careerbot_http_refused_total``, and with ``serve_metrics``
+    ``GET /metrics`` serves its registry (without: metrics are served elsewhere, `bot.metrics.MetricsServer`,
+    and ``/metrics`` is 404).
     """
 
     def __init__(
@@ -286,7 +287,9 @@ class SlackHTTPServer:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
         try:
             if path == HEALTH_PATH and method in ("GET", "HEAD"):
-                return _reply(start_response, "200 OK", {"ok": True, **self._health()})
+                info = dict(self._health())
+                ok = info.pop("ok", True) is not False  # e.g. the database does not answer: 503
+                return _reply(start_response, "200 OK" if ok else "503 Service Unavailable", {"ok": ok, **info})
             if path == METRICS_PATH and self._metrics_app is not None:
                 return self._metrics_app(environ, start_response)
             if path != EVENTS_PATH:

@@ -265,3 +265,32 @@ def test_compose_itself_accepts_the_file_when_it_is_installed(tmp_path: Path) ->
             result = subprocess.run([*compose_cmd, *profile, "config", "--quiet"], cwd=tmp_path,
                                     capture_output=True, text=True, timeout=60)
             assert result.returncode == 0, (compose_cmd, profile, result.stderr)
+
+
+def test_the_replicas_profile_runs_two_socket_mode_bots_on_one_postgres(compose: dict[str, Any], image: Image) -> None:
+    from urllib.parse import urlsplit
+
+    services = compose["services"]
+    for name in ("postgres", "replica-1", "replica-2"):
+        assert services[name]["profiles"] == ["replicas"], name
+    postgres = services["postgres"]
+    assert "ports" not in postgres  # reachable from the compose network only
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    pg_env = as_env(postgres["environment"])
+    data_volumes = set()
+    for name in ("replica-1", "replica-2"):
+        replica = services[name]
+        assert replica["command"] == image.entry_command[1:] and "--http" not in replica["command"]  # Socket Mode
+        assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+        env = {k: interpolate(v) for k, v in as_env(replica["environment"]).items()}
+        assert set(env) <= set(SETTING_VARIABLES)
+        url = urlsplit(env["CAREERBOT_DATABASE_URL"])
+        assert (url.scheme, url.hostname, url.port) == ("postgresql", "postgres", 5432)
+        assert (url.username, url.password, url.path) == (pg_env["POSTGRES_USER"], pg_env["POSTGRES_PASSWORD"],
+                                                          "/" + pg_env["POSTGRES_DB"])
+        load_settings(database_url=env["CAREERBOT_DATABASE_URL"])
+        [data] = [v for v in replica["volumes"] if v.split(":")[1] == image.env["CAREERBOT_DATA_DIR"]]
+        data_volumes.add(data.split(":")[0])
+        assert data.split(":")[0] in compose["volumes"]
+        assert f"./knowledge:{image.env['CAREERBOT_KNOWLEDGE_DIR']}:ro" in replica["volumes"]  # the same articles
+    assert len(data_volumes) == 2 and "careerbot-data" not in data_volumes  # an index and a heartbeat each

@@ -98,28 +98,79 @@ class StoreConformance:
         for n in range(4):
             clock.now += 1
             store.accept(f"slack:C1:{n}", kind="message", payload={"n": n})
-        assert store.start("slack:C1:0") == 1
+        assert store.claim("slack:C1:0") == 1
         store.finish("slack:C1:0", "done")
-        store.start("slack:C1:1")
+        store.claim("slack:C1:1")
         store.finish("slack:C1:1", "failed")
-        store.start("slack:C1:2")  # running when the process died
+        store.claim("slack:C1:2")  # running when the process died
         assert [(i.id, i.state, i.attempts) for i in store.unfinished()] == [
             ("slack:C1:2", "running", 1),
             ("slack:C1:3", "pending", 0),
         ]  # oldest first
-        assert store.start("slack:C1:2") == 2  # resumed: a second attempt
+        assert store.claim("slack:C1:2") == 2  # resumed: a second attempt
         store.finish("slack:C1:2", "dropped")
         with pytest.raises(ValueError):
             store.finish("slack:C1:3", "pending")  # type: ignore[arg-type]
         with pytest.raises(KeyError):
-            store.start("slack:C9:never-accepted")
+            store.claim("slack:C9:never-accepted")
+        assert store.claim("slack:C1:0") is None  # finished: nobody claims it again
+
+    # -- leases: one process at a time works on an item ----------------------------------------------
+
+    def test_an_accepted_item_is_leased_to_its_store_and_adopted_once_the_lease_lapses(
+        self, store: SlackStore, clock: Clock
+    ) -> None:
+        lease = store.lease_seconds  # type: ignore[attr-defined]
+        store.accept("mine", kind="message", payload={"n": 1})
+        assert store.adopt() == []  # held by this store's live lease
+        assert store.claim("mine") == 1
+        clock.now += lease / 2
+        assert store.renew() == 1
+        clock.now += lease * 0.9
+        assert store.adopt() == []  # renewed: still live
+        clock.now += lease
+        [item] = store.adopt(limit=5)  # it stopped renewing: anyone may take it over
+        assert (item.id, item.state, item.attempts, item.payload) == ("mine", "running", 1, {"n": 1})
+        assert store.adopt() == []  # adopted: leased again
+        assert store.claim("mine") == 2
+        assert store.holds("mine")
+        store.finish("mine", "done")
+        assert not store.holds("mine")  # finished: nobody's
+        with pytest.raises(KeyError):
+            store.claim("never")
+        assert not store.holds("never")
+
+    def test_adopt_takes_the_oldest_first_within_the_limit_and_release_hands_pending_items_back(
+        self, store: SlackStore, clock: Clock
+    ) -> None:
+        for n in range(5):
+            clock.now += 1
+            store.accept(f"slack:C1:{n}", kind="message", payload={})
+        store.claim("slack:C1:0")
+        assert store.release() == 4  # pending ones only: slack:C1:0 is being answered
+        assert [i.id for i in store.adopt(limit=2)] == ["slack:C1:1", "slack:C1:2"]
+        assert [i.id for i in store.adopt()] == ["slack:C1:3", "slack:C1:4"]
+        assert store.adopt() == []
+
+    def test_expire_leaves_items_a_live_lease_holds(self, store: SlackStore, clock: Clock) -> None:
+        lease = store.lease_seconds  # type: ignore[attr-defined]
+        store.accept("held", kind="message", payload={})
+        clock.now += lease / 2
+        assert store.expire(before=clock.now) == 0
+        clock.now += lease
+        assert store.expire(before=clock.now) == 1
+
+    def test_health_names_the_backend_and_the_schema(self, store: SlackStore) -> None:
+        info = store.health()
+        assert info["up"] is True and isinstance(info["schema_version"], int) and info["schema_version"] >= 1
+        assert info["backend"] in ("sqlite", "postgresql")
 
     def test_expire_gives_up_on_old_unfinished_items_only(self, store: SlackStore, clock: Clock) -> None:
         store.accept("old", kind="message", payload={})
         store.accept("old-running", kind="message", payload={})
-        store.start("old-running")
+        store.claim("old-running")
         store.accept("old-done", kind="message", payload={})
-        store.start("old-done")
+        store.claim("old-done")
         store.finish("old-done", "done")
         clock.now += 700
         store.accept("young", kind="message", payload={})
@@ -131,7 +182,7 @@ class StoreConformance:
         first = open_store(clock)
         first.accept("slack:C1:1.0", kind="message", payload={"text": "a"}, event_id="EvKeep")
         first.accept("slack:C1:2.0", kind="message", payload={})
-        first.start("slack:C1:2.0")
+        first.claim("slack:C1:2.0")
         answer_id = first.record_answer(
             channel="C1", thread_ts="1.0", user="U1", question="q", turns=[], answer="a", section_ids=["s#a"],
             language="ja", confident=True, abstained=False,
@@ -153,7 +204,7 @@ class StoreConformance:
         self, store: SlackStore, clock: Clock
     ) -> None:
         store.accept("done", kind="message", payload={}, event_id="EvDone")
-        store.start("done")
+        store.claim("done")
         store.finish("done", "done")
         store.accept("waiting", kind="message", payload={}, event_id="EvWaiting")
         clock.now += KEEP_SECONDS + 1

@@ -28,7 +28,7 @@ def test_the_file_is_in_wal_mode_and_records_its_schema(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     try:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
     finally:
         db.close()
 
@@ -91,3 +91,43 @@ def test_the_memory_store_says_it_is_not_durable() -> None:
     store = SQLiteSlackStore(path=None, problem="why", clock=Clock())
     assert (store.durable, store.problem) == (False, "why")
     store.close()
+
+
+def test_an_inbox_from_before_the_leases_is_upgraded_in_place_and_its_work_resumed(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '2');
+        CREATE TABLE inbox (id TEXT PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'running', 'done', 'failed', 'dropped', 'expired')),
+            attempts INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, updated REAL NOT NULL);
+        INSERT INTO inbox (id, kind, payload, state, attempts, created, updated)
+            VALUES ('slack:C1:1.0', 'message', '{"text": "q"}', 'running', 1, 1, 1);
+        """
+    )
+    db.commit()
+    db.close()
+    store = SQLiteSlackStore(path=path, clock=Clock())
+    try:
+        [item] = store.adopt()  # the file's previous process is gone: its work is free at once
+        assert (item.id, item.state, item.attempts, item.payload) == ("slack:C1:1.0", "running", 1, {"text": "q"})
+        assert store.claim("slack:C1:1.0") == 2
+    finally:
+        store.close()
+
+
+def test_opening_the_file_frees_what_the_previous_process_held(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.sqlite3"
+    clock = Clock()
+    first = SQLiteSlackStore(path=path, clock=clock)
+    first.accept("slack:C1:1.0", kind="message", payload={})
+    first.claim("slack:C1:1.0")
+    first.close()  # (as if killed: its lease would still be live for lease_seconds)
+    again = SQLiteSlackStore(path=path, clock=clock)
+    try:
+        assert [i.id for i in again.adopt()] == ["slack:C1:1.0"] and again.claim("slack:C1:1.0") == 2
+    finally:
+        again.close()
