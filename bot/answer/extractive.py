@@ -33,16 +33,20 @@ class ExtractiveBackend:
         self.prompts = prompts
         self.base_url = base_url
         self.min_confidence = min_confidence
-        self._composer: tuple[int, Composer] | None = None
+        self._composer: tuple[tuple[int, int, int], Composer] | None = None
 
     def _composer_for(self, request: AnswerRequest) -> Composer:
-        """One composer per knowledge snapshot (it indexes the snapshot's structure once)."""
+        """One composer per knowledge snapshot and lexicons (it indexes the snapshot's structure once).
+
+        A request without lexicons gets a composer without them, never one cached for another request's."""
         kb = request.knowledge
-        if self._composer is None or self._composer[0] != id(kb) or self._composer[1].knowledge is not kb:
+        key = (id(kb), id(request.aspects), id(request.careers))
+        cached = self._composer
+        if cached is None or cached[0] != key or cached[1].knowledge is not kb:
             aspects = request.aspects or AspectLexicon(roles=[], aspects=[])
             careers = request.careers or CareerLexicon.from_articles(kb.articles)
-            self._composer = (id(kb), Composer(aspects=aspects, careers=careers, knowledge=kb))
-        return self._composer[1]
+            self._composer = cached = (key, Composer(aspects=aspects, careers=careers, knowledge=kb))
+        return cached[1]
 
     def answer(self, request: AnswerRequest) -> Answer:
         retrieval = request.retrieval

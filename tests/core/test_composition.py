@@ -166,3 +166,24 @@ def test_every_quoted_line_is_the_articles_own_text(advisor: Advisor, question: 
         assert quoted, c.section_id
         for line in quoted:
             assert any(line == t or line in t or t in line for t in texts), line
+
+
+def test_each_request_is_composed_with_its_own_lexicons_not_a_cached_composers(advisor: Advisor) -> None:
+    """The extractive backend keeps one composer per knowledge snapshot *and* lexicons: a request that brings
+    no aspect lexicon (a third party's) does not get the pipeline's, nor the pipeline's request a bare one."""
+    from bot.answer import AnswerRequest
+    from bot.aspects import AspectLexicon
+
+    question = "データサイエンティストになるには何を勉強すればいい？"
+    retrieval = advisor.retriever.search(question, top_k=8)
+    extractive = advisor.backend("extractive")
+
+    def cited_with(aspects: AspectLexicon | None) -> list[str]:
+        request = AnswerRequest(question=question, retrieval=retrieval, knowledge=advisor.knowledge,
+                                aspects=aspects, careers=advisor.careers)
+        return cited(extractive.answer(request))
+
+    full = cited_with(advisor.retriever.aspects)
+    bare = cited_with(None)
+    assert "data_scientist#データサイエンティストになるための学習方法" in full and len(full) > len(bare)
+    assert cited_with(advisor.retriever.aspects) == full and cited_with(None) == bare

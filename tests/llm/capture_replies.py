@@ -84,7 +84,8 @@ def main() -> None:
 
     for question in args.question or QUESTIONS:
         retrieval = advisor.retriever.search(question, top_k=args.top_k)
-        request = AnswerRequest(question=question, retrieval=retrieval, knowledge=advisor.knowledge)
+        request = AnswerRequest(question=question, retrieval=retrieval, knowledge=advisor.knowledge,
+                                aspects=advisor.retriever.aspects, careers=advisor.careers)
         prompt = build_prompt(advisor.prompts, request)
         reply, finish, usage, ms = call(prompt.system, prompt.user, args.max_tokens)
         checked = verify(reply, prompt.sources, base_url=settings.article_base_url, prompt=prompt,

@@ -70,7 +70,8 @@ class Provider:
 
     def request(self, question: str, *, history: tuple[str, ...] = (), top_k: int = 5) -> AnswerRequest:
         retrieval = self.advisor.retriever.search(question, history=list(history), top_k=top_k)
-        return AnswerRequest(question=question, retrieval=retrieval, knowledge=self.advisor.knowledge, history=history)
+        return AnswerRequest(question=question, retrieval=retrieval, knowledge=self.advisor.knowledge, history=history,
+                             aspects=self.advisor.retriever.aspects, careers=self.advisor.careers)
 
 
 @pytest.fixture(params=["openai", "anthropic"])

@@ -132,7 +132,8 @@ def sources_of(advisor: Advisor, question: str, k: int = 3) -> tuple[Source, ...
     from bot.answer.llm import build_prompt
 
     retrieval = advisor.retriever.search(question, top_k=k)
-    request = AnswerRequest(question=question, retrieval=retrieval, knowledge=advisor.knowledge)
+    request = AnswerRequest(question=question, retrieval=retrieval, knowledge=advisor.knowledge,
+                            aspects=advisor.retriever.aspects, careers=advisor.careers)
     return build_prompt(advisor.prompts, request).sources
 
 
@@ -189,12 +190,14 @@ def test_no_article_section_counts_as_repetitive(advisor: Advisor) -> None:
 )
 def test_a_grounded_answer_quoting_its_sources_passes_every_rule(advisor: Advisor, question: str) -> None:
     """No false alarms: the extractive answer's body (sentences, rows and items quoted from the sources, cited)
-    as if a model had written it, checked against the very prompt it would have answered."""
+    as if a model had written it, checked against the very prompt it would have answered. top_k 8: a how-to-start
+    answer quotes every step of the article's learning path, and each step is a section of its own."""
     from bot.answer import AnswerRequest
     from bot.answer.llm import build_prompt
 
-    retrieval = advisor.retriever.search(question, top_k=3)
-    request = AnswerRequest(question=question, retrieval=retrieval, knowledge=advisor.knowledge)
+    retrieval = advisor.retriever.search(question, top_k=8)
+    request = AnswerRequest(question=question, retrieval=retrieval, knowledge=advisor.knowledge,
+                            aspects=advisor.retriever.aspects, careers=advisor.careers)
     prompt = build_prompt(advisor.prompts, request)
     body = advisor.backend("extractive").answer(request).body
     checked = verify(body, prompt.sources, base_url=BASE, prompt=prompt)

@@ -50,12 +50,17 @@ def outcomes(app) -> int:
     return stats["answered"] + stats["apologized"] + stats["undelivered"]
 
 
-def mentions(app, n: int, *, senders: int = 10) -> list[tuple[str, str]]:
-    """``n`` mentions from ``senders`` threads at once; their (channel, ts). Each must be acknowledged with 200."""
+def mentions(app, n: int, *, senders: int = 10, ts_base: int | None = None) -> list[tuple[str, str]]:
+    """``n`` mentions from ``senders`` threads at once; their (channel, ts). Each must be acknowledged with 200.
+
+    With ``ts_base``, mention ``i`` has the timestamp ``ts_base + i``, whichever sender thread gets to it first:
+    the fake's seeded faults (drawn per channel and thread) then fall on the same questions in every run.
+    """
 
     def send(i: int) -> tuple[str, str, int]:
         channel = f"C{i % 4}"
-        ts, reply = app.mention(QUESTIONS[i % len(QUESTIONS)], user=f"U{i}", channel=channel)
+        ts = f"{ts_base + i}.000100" if ts_base is not None else None
+        ts, reply = app.mention(QUESTIONS[i % len(QUESTIONS)], user=f"U{i}", channel=channel, ts=ts)
         return channel, ts, reply.status
 
     with ThreadPoolExecutor(senders) as pool:
@@ -142,7 +147,7 @@ def test_a_hundred_mentions_against_a_slow_and_failing_web_api(slack_app, caplog
     app = slack_app()
     app.fake.flaky("chat.postMessage", rate_limited=1 / 3, server_error=1 / 10, seed=12)
     app.fake.delays["reactions.add"] = 0.2
-    asked = mentions(app, 100)
+    asked = mentions(app, 100, ts_base=1750000000)
 
     wait_until(lambda: outcomes(app) == 100, timeout=300, what="an outcome for each of the 100 questions")
     app.fake.quiet()
