@@ -54,6 +54,7 @@ from .store import (
     Clock,
     FinalState,
     WorkItem,
+    feedback_filter,
     new_owner,
 )
 
@@ -474,15 +475,10 @@ class PostgresSlackStore:
         message_ts: str | None = None,
         user: str | None = None,
     ) -> list[FeedbackRow]:
-        where, args = [], []
-        for column, wanted in (("value", value), ("channel", channel), ("message_ts", message_ts), ("user_id", user)):
-            if wanted is not None:
-                where.append(f"{column} = %s")
-                args.append(wanted)
-        sql = f"SELECT {_FEEDBACK_COLUMNS} FROM feedback"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [_feedback_row(r) for r in self._all(sql + " ORDER BY created, id", args)]
+        where, args = feedback_filter(
+            {"value": value, "channel": channel, "message_ts": message_ts, "user_id": user}, placeholder="%s"
+        )
+        return [_feedback_row(r) for r in self._all(f"SELECT {_FEEDBACK_COLUMNS} FROM feedback{where} ORDER BY created, id", args)]
 
     # -- housekeeping -------------------------------------------------------------------------------
 

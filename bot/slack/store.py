@@ -49,6 +49,7 @@ __all__ = [
     "STORES",
     "SlackStore",
     "WorkItem",
+    "feedback_filter",
     "new_owner",
     "open_existing_store",
     "open_store",
@@ -526,14 +527,10 @@ class SQLiteSlackStore:
         message_ts: str | None = None,
         user: str | None = None,
     ) -> list[FeedbackRow]:
-        where, args = [], []
-        for column, wanted in (("value", value), ("channel", channel), ("message_ts", message_ts), ("user", user)):
-            if wanted is not None:
-                where.append(f"{column} = ?")
-                args.append(wanted)
-        sql = f"SELECT {_FEEDBACK_COLUMNS} FROM feedback"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        where, args = feedback_filter(
+            {"value": value, "channel": channel, "message_ts": message_ts, "user": user}, placeholder="?"
+        )
+        sql = f"SELECT {_FEEDBACK_COLUMNS} FROM feedback{where}"
         return [
             FeedbackRow(
                 channel=r[0],
@@ -574,6 +571,15 @@ class SQLiteSlackStore:
 def _item(r: Sequence[Any]) -> WorkItem:
     payload = r[2] if isinstance(r[2], dict) else json.loads(r[2])
     return WorkItem(id=r[0], kind=r[1], payload=payload, created=r[3], state=r[4], attempts=r[5])
+
+
+def feedback_filter(wanted: Mapping[str, str | None], *, placeholder: str) -> tuple[str, list[str]]:
+    """The ``WHERE`` clause (with a leading space, or empty) and its arguments for the columns asked for:
+    ``wanted`` maps a column to the value it must have, None for any."""
+    given = {column: value for column, value in wanted.items() if value is not None}
+    if not given:
+        return "", []
+    return " WHERE " + " AND ".join(f"{column} = {placeholder}" for column in given), list(given.values())
 
 
 def _insert_seen(db: sqlite3.Connection, key: str, now: float) -> bool:
