@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.deploy.support import wait_until
+
 from .conftest import BOT_TOKEN, SIGNING_SECRET
 from .slack_events import feedback_click, new_ts
 
@@ -32,17 +34,6 @@ def in_thread(ts: str):
 
 def delivered_in(ts: str):
     return lambda c: c.delivered and c.body.get("thread_ts") == ts
-
-
-def wait_until(condition, *, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def outcomes(app) -> int:
