@@ -6,6 +6,11 @@ parenthesised short form), its slug read as words (``ai product manager``),
 and abbreviations the text defines for one of those names
 (``AI Product Manager（AI PM）``). Matching is on normalised text, longest name
 first, so ``AI PM`` is not also read as ``PM``. No career is hard-coded.
+
+A career whose name is another's with a qualifier in front (``AI PM`` = ``AI`` +
+``PM``) is also named by that qualifier shortly before the other's name, in one
+noun phrase: 「AIのPM」, 「AIプロダクトのPM」 and 「AI系PM」 are AI PMs; 「AIとPM」
+(two things) and 「AIに仕事を奪われるPM」 (a clause) are not.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ _EN_TITLE = re.compile(
     r"|architect|director|researcher|writer|planner|programmer)s?)\b"
 )
 _EN_ARTICLE = re.compile(r"(?:a|an|the|my|our|your)\s+")
+#: What may stand between a qualifier and the career name it qualifies (「AI|プロダクトの|PM」): at most a
+#: short noun and の/系/向け — no particle that joins two things (と, や) and no clause.
+_QUALIFIED_GAP = re.compile(r"\s*(?:[\u30a0-\u30ff\u3400-\u9fffa-z]{1,8}\s*)?(?:の|系の?|向けの?)?\s*")
 _WORD_RUN = re.compile(r"[a-z0-9\u30a0-\u30ff\u3400-\u9fff\uf900-\ufaff]+")
 
 
@@ -94,6 +102,8 @@ class CareerLexicon:
         self._slug_of_group: list[str] = [slug for _, slug in entries]
         alternation = "|".join(f"({_pattern(n)})" for n, _ in entries)
         self._regex = re.compile(alternation) if entries else None
+        #: slug of the qualified name's career → (qualifier pattern, slug of the career it qualifies)
+        self._qualified = _qualifiers(self.careers)
 
     @classmethod
     def from_articles(cls, articles: Iterable[Article]) -> CareerLexicon:
@@ -106,25 +116,44 @@ class CareerLexicon:
     def get(self, slug: str) -> Career | None:
         return self._by_slug.get(slug)
 
+    def _matches(self, norm: str) -> list[tuple[str, int, int]]:
+        """(slug, start, end) of every career name in normalised ``norm``, qualified names read as such."""
+        if self._regex is None:
+            return []
+        found = [(self._slug_of_group[(m.lastindex or 1) - 1], m.start(), m.end()) for m in self._regex.finditer(norm)]
+        out: list[tuple[str, int, int]] = []
+        for slug, start, end in found:
+            for qualified, (qualifier, base) in self._qualified.items():
+                if base != slug:
+                    continue
+                floor = out[-1][2] if out else 0
+                for q in qualifier.finditer(norm, floor, start):
+                    if _QUALIFIED_GAP.fullmatch(norm, q.end(), start):
+                        slug, start = qualified, q.start()
+                        break
+            out.append((slug, start, end))
+        return out
+
     def strip(self, text: str, *, only: str | None = None) -> str:
         """``text`` normalised, with the names of career ``only`` (default: every career) removed.
 
         With ``only``, other careers' names stay, spelled as their articles name them
         (``MLE`` → ``機械学習エンジニア``), so they match those careers' headings.
         """
-        if self._regex is None:
-            return normalize(text)
-
-        def drop(match: re.Match[str]) -> str:
-            slug = self._slug_of_group[(match.lastindex or 1) - 1]
+        norm = normalize(text)
+        pieces, at = [], 0
+        for slug, start, end in self._matches(norm):
+            pieces.append(norm[at:start])
             if only is None or slug == only:
-                return " "
-            name = normalize(self._by_slug[slug].name)
-            for own in self._by_slug[only].names:  # 「AIプロダクトマネージャー」 in the PM article: just 「AI」
-                name = name.replace(own, " ")
-            return f" {name.strip()} "
-
-        return re.sub(r"\s+", " ", self._regex.sub(drop, normalize(text))).strip()
+                pieces.append(" ")
+            else:
+                name = normalize(self._by_slug[slug].name)
+                for own in self._by_slug[only].names:  # 「AIプロダクトマネージャー」 in the PM article: just 「AI」
+                    name = name.replace(own, " ")
+                pieces.append(f" {name.strip()} ")
+            at = end
+        pieces.append(norm[at:])
+        return re.sub(r"\s+", " ", "".join(pieces)).strip()
 
     def uncovered(self, text: str) -> str | None:
         """A job title in ``text`` that names no covered career (「Webエンジニア」), or None.
@@ -152,20 +181,30 @@ class CareerLexicon:
 
     def spans(self, text: str) -> list[tuple[str, str, int, int]]:
         """Every career name in ``text``: (slug, the name as matched, start, end), offsets in ``normalize(text)``."""
-        if self._regex is None:
-            return []
-        return [
-            (self._slug_of_group[(m.lastindex or 1) - 1], m.group(), m.start(), m.end())
-            for m in self._regex.finditer(normalize(text))
-        ]
+        norm = normalize(text)
+        return [(slug, norm[start:end], start, end) for slug, start, end in self._matches(norm)]
 
     def mentions(self, text: str) -> list[str]:
         """Slugs of the careers ``text`` names, in order of first appearance, without repeats."""
-        if self._regex is None:
-            return []
-        found: list[str] = []
-        for match in self._regex.finditer(normalize(text)):
-            slug = self._slug_of_group[(match.lastindex or 1) - 1]
-            if slug not in found:
-                found.append(slug)
-        return found
+        return list(dict.fromkeys(slug for slug, _, _ in self._matches(normalize(text))))
+
+
+def _qualifiers(careers: Sequence[Career]) -> dict[str, tuple[re.Pattern[str], str]]:
+    """For each career named as another's name with a qualifier in front (``ai pm`` = ``ai`` + ``pm``):
+    the qualifiers as one pattern, and the career qualified. A qualifier is a word of two or more letters."""
+    out: dict[str, tuple[list[str], str]] = {}
+    for career in careers:
+        for other in careers:
+            if other.slug == career.slug:
+                continue
+            for name in career.names:
+                for base in other.names:
+                    prefix = name[: -len(base)].strip() if name.endswith(base) else ""
+                    if len(prefix) >= 2 and re.fullmatch(r"[\w]+", prefix):
+                        words, _ = out.setdefault(career.slug, ([], other.slug))
+                        if prefix not in words and out[career.slug][1] == other.slug:
+                            words.append(prefix)
+    return {
+        slug: (re.compile("|".join(_pattern(w) for w in sorted(words, key=len, reverse=True))), base)
+        for slug, (words, base) in out.items()
+    }

@@ -96,6 +96,22 @@ def test_pm_after_a_conversation_about_ai_pm_means_ai_pm_first() -> None:
     assert analyze("PMの年収は？").slugs == ("product_manager",)  # no conversation: PM is PM
 
 
+@pytest.mark.parametrize(
+    ("question", "careers"),
+    [
+        ("AIのPMとして働ける会社ってどこ？", ["ai_product_manager"]),
+        ("AIプロダクトのPMとUIデザイナーは何を一緒に決める？", ["ai_product_manager"]),
+        ("AI系PMの年収は？", ["ai_product_manager"]),
+        ("AIとPMの違いは？", ["product_manager"]),  # two things, not one qualified name
+        ("AIに仕事を奪われるPMはいる？", ["product_manager"]),  # a clause between, not a noun phrase
+        ("PMとしてAIの機能を担当します", ["product_manager"]),
+        ("AI PMとPMの違いは？", ["ai_product_manager", "product_manager"]),
+    ],
+)
+def test_a_qualifier_before_a_careers_name_names_the_qualified_career(question: str, careers: list[str]) -> None:
+    assert list(analyze(question).slugs) == careers
+
+
 def test_collaboration_partners_and_subjects() -> None:
     a = analyze("AI PMはデータサイエンティストやMLエンジニアとどう関わる？")
     assert a.slugs == ("ai_product_manager",) and set(a.partners) == {"データサイエンティスト", "mlエンジニア"}
