@@ -58,6 +58,9 @@ def test_lead_ins_are_the_short_parents_of_subsections() -> None:
         ("MLEの面接でよく聞かれることは？", "interview"),
         ("PdMの次のキャリアは？シニアの次は？", "career_path"),
         ("What skills does an ML engineer need?", "skills"),
+        ("機械学習エンジニアについて、要点だけまとめてもらえますか？", "summary"),  # the article's まとめ
+        ("Can you sum up what a data scientist is in a nutshell?", "summary"),
+        ("DSの面接の質問をまとめて", "interview"),  # a more specific part wins
         ("How do the career paths of ML engineers and data scientists differ?", "career_path"),  # plural
         # Background first, the question last: the last sentence decides.
         ("30代で経理をしています。社内のAI導入に関わりました。AI PMって一言でいうとどういう仕事ですか？", "definition"),
