@@ -327,7 +327,8 @@ def unknown_words(topic: str, *, known: Callable[[str], bool], fillers: frozense
     """Words of ``topic`` that the articles never use (「残業」, 「男女比」, "toeic"), as asked.
 
     Japanese words are found as runs of content bigrams the articles lack. A run with a known bigram on
-    both sides is only the seam between two known words (「務部」 in 法務部門) and does not count; nor does
+    both sides is only the seam between two known words (「務部」 in 法務部門) and does not count, nor does
+    one unknown bigram ending a known word with a one-kanji suffix (「達点」 in 到達点); nor does
     a verbal noun used as a verb (「影響する」); nor do
     ``fillers``: words that say how rather than what (「ダメ」, 「結局」), or that a lexicon maps to the
     articles' words (「スマホ」).
@@ -354,9 +355,12 @@ def unknown_words(topic: str, *, known: Callable[[str], bool], fillers: frozense
             while j + 1 < len(grams) and state[j + 1] == "unknown":
                 j += 1
             seam = i > 0 and state[i - 1] == "known" and j + 1 < len(grams) and state[j + 1] == "known"
+            # a known word with a one-kanji suffix, ending the run (「到達点」 from 到達, 「専門性」)
+            suffix = (i == j and i > 0 and state[i - 1] == "known" and _script(run[j + 1]) == "kanji"
+                      and (j + 2 == len(run) or _script(run[j + 2]) != "kanji"))
             action = run[j + 2 : j + 4].startswith(_SURU)
             inside = all(at + k in covered for k in range(i, j + 2))
-            if not (seam or action or inside):
+            if not (seam or suffix or action or inside):
                 words.append(run[i : j + 2])
             i = j + 1
     return words

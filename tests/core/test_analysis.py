@@ -145,7 +145,7 @@ def test_the_topic_leaves_out_careers_cues_and_their_synonyms() -> None:
 
 
 def test_unknown_words_are_words_not_seams_or_fillers() -> None:
-    vocabulary = {"法務", "部門", "時間", "ミド", "ドル", "クラ", "ラス", "技術", "toeic"}
+    vocabulary = {"法務", "部門", "時間", "ミド", "ドル", "クラ", "ラス", "技術", "toeic", "最終", "到達"}
 
     def known(term: str) -> bool:
         return term in vocabulary
@@ -154,6 +154,8 @@ def test_unknown_words_are_words_not_seams_or_fillers() -> None:
     assert unknown_words("法務部門との調整は", known=known) == ["調整"]  # 「務部」 is a seam of 法務|部門
     assert unknown_words("何を調整する", known=known) == []  # a verbal noun used as a verb is what is done
     assert unknown_words("ミドルクラスだと", known=known) == []
+    assert unknown_words("最終到達点ってどこ?", known=known) == []  # 到達 with the suffix 点, after a seam
+    assert unknown_words("技術盗用", known=known) == ["術盗用"]  # two unknown bigrams: a word of its own
     assert unknown_words("ダメ?", known=known, fillers=frozenset({"ダメ"})) == []
     assert unknown_words("pmp を取るべき", known=known) == ["pmp"]
 
