@@ -187,6 +187,10 @@ class Analyzer:
         stripped = self.careers.strip(search_text)
         # 「〜って何？」 or 「違い」 without a career asks about a concept, not for a part of an article.
         cues = [c for c in self.aspects.cues(stripped) if refs or not c.aspect.needs_career]
+        # A follow-up asks what its own words ask ("And the salary?"); the carried turns only say of what.
+        own = len(self.careers.strip(asked))
+        if any(c.end <= own for c in cues) and search_text != asked:
+            cues = [c for c in cues if c.end <= own]
         difference = any(c.aspect.name == "difference" for c in cues)
         main = _asked(cues, stripped)
         aspect = main.aspect if main else None

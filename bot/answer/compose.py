@@ -178,6 +178,8 @@ class Composer:
         """The groups for one career from its sections of the answering part, by the answer type."""
         answer = a.answer_type
         answering = [s for s in sections if self.aspects.role_of(s) in a.roles] if a.roles else []
+        # the part named first answers best (a summary: まとめ before とは), then by rank (a stable sort)
+        answering.sort(key=lambda s: a.roles.index(self.aspects.role_of(s)))
         if a.roles and not answering:
             trace.append(f"{slug}: no retrieved section of part {'/'.join(a.roles)}; best units instead")
             return self._prose(a, sections[:1], slug, trace)

@@ -37,6 +37,18 @@ def test_am_i_suited_quotes_the_articles_words_about_who_fits_not_interview_ques
     assert "複雑なパズルを解くのが好き" in body(answer) and "質問" not in body(answer)
 
 
+def test_a_summary_quotes_the_articles_own_summary_first(advisor: Advisor) -> None:
+    answer = advisor.ask("データサイエンティストの記事を一言で要約すると？")
+    assert cited(answer)[0] == "data_scientist#まとめ"
+    assert "組織の次の一手を照らす灯台" in body(answer)
+
+
+def test_a_follow_up_asks_what_its_own_words_ask(advisor: Advisor) -> None:
+    answer = advisor.ask("And the salary?", history=["What does a machine learning engineer do?"])
+    assert cited(answer) == ["machine_learning_engineer#日本での推定年収dodaopenwork参照"]
+    assert "1,300〜2,200+" in body(answer)
+
+
 def test_a_day_in_the_life_lists_every_duty(advisor: Advisor) -> None:
     answer = advisor.ask("DSの1日ってどんな感じ？")
     assert cited(answer) == ["data_scientist#主な業務"]
