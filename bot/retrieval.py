@@ -27,6 +27,7 @@ manifest, else shipped with the embedder, else a generic default.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,9 +42,12 @@ from .embedders import Embedder
 from .index import HybridIndex
 from .passages import Passage
 from .synonyms import Synonyms
-from .text import terms
+from .text import normalize, terms
 
 __all__ = ["Hit", "RankingWeights", "Retrieval", "Retriever"]
+
+#: A katakana word of three or more letters (a loanword: 「マーケター」, 「リモート」).
+_KATAKANA_WORD = re.compile(r"[\u30a1-\u30fa\u30fc]{3,}")
 
 #: A question about a career the knowledge base covers closes `CAREER_BONUS` of the gap to 1; so does one that
 #: names no career when every word of its topic is in the articles and the top passages hold enough of it.
@@ -52,8 +56,8 @@ KNOWN_TOPIC_COVERAGE = 0.3
 #: never use asks about something they do not cover (「残業」, 「男女比」, 「転勤」): its confidence is scaled
 #: by `UNKNOWN_TOPIC_FACTOR`. With an aspect, the part asked about is covered and an unknown Japanese word
 #: is more often how the question is put than its topic (counting them all: in-scope abstention on dev
-#: 0.007 → 0.036); an unknown name in Latin letters (「TOEIC」, 「PMP」) in the sentence that asks still is
-#: its topic. Requiring two such words when a career is named kept 3 more in-scope test questions but
+#: 0.007 → 0.036); an unknown name in Latin letters (「TOEIC」, 「PMP」) or a katakana word the articles
+#: never use (「フルリモート」) in the sentence that asks still is its topic. Requiring two such words when a career is named kept 3 more in-scope test questions but
 #: answered 3 more out-of-scope ones; one word it is.
 
 
@@ -154,6 +158,8 @@ class Retriever:
         self.analyzer = Analyzer(careers=careers, aspects=self.aspects, synonyms=self.synonyms, idf=index.idf)
         #: Words that never make a topic unknown: fillers (「ダメ」) and synonyms of the articles' words (「スマホ」).
         self._not_topics = self.aspects.fillers | self.synonyms.words
+        #: The articles' text as matched (normalised), to tell a katakana word they never use.
+        self._corpus = "\n".join(normalize(f"{' '.join(p.section.breadcrumb)}\n{p.text}") for p in index.passages)
         slugs: list[str] = []
         roles: list[str] = []
         searchable: list[bool] = []
@@ -280,9 +286,21 @@ class Retriever:
         return prior
 
     def _unknown_names(self, a: QuestionAnalysis) -> list[str]:
-        """Names in Latin letters that the sentence asking uses and the articles never do (「TOEIC」)."""
+        """Names that the sentence asking uses and the articles never do: words in Latin letters (「TOEIC」)
+        and katakana words found nowhere in their text (「マーケター」, 「フルリモート」; a loanword is one
+        word, so its known bigrams do not make it known)."""
         asked = unknown_words(a.asked_topic, known=self.index.doc_freq.__contains__, fillers=self._not_topics)
-        return [w for w in asked if w.isascii()]
+        names = [w for w in asked if w.isascii()]
+        for word in _KATAKANA_WORD.findall(normalize(a.asked_topic)):
+            if not self._known_katakana(word) and not any(word in f or f in word for f in self._not_topics if f):
+                names.append(word)
+        return names
+
+    def _known_katakana(self, word: str) -> bool:
+        """Whether the articles use katakana ``word``, or the two words it is made of (「ミドル」+「クラス」)."""
+        if word in self._corpus:
+            return True
+        return any(word[:i] in self._corpus and word[i:] in self._corpus for i in range(3, len(word) - 2))
 
     def _signals(
         self, a: QuestionAnalysis, hits: Sequence[Hit], *, content_cosines: Sequence[float]

@@ -126,11 +126,21 @@ def test_a_neighbouring_career_that_has_no_article_abstains_by_name(advisor: Adv
     assert f"「{career}」" in answer.text or f'"{career}"' in answer.text
 
 
-@pytest.mark.parametrize("question", ["データサイエンティストの面接でSPIは何割取れればいい？", "PMになるにはPMPの資格は必要？"])
+@pytest.mark.parametrize("question", [
+    "データサイエンティストの面接でSPIは何割取れればいい？",
+    "PMになるにはPMPの資格は必要？",
+    "MLエンジニアってフルリモートで働ける会社の割合どれくらい？",  # a loanword none of them uses
+])
 def test_a_named_thing_the_articles_never_mention_abstains_even_under_a_template_part(advisor: Advisor, question: str) -> None:
     # 「面接」 and 「なるには」 are parts the articles cover, but SPI and PMP appear in none of them.
     answer = advisor.ask(question)
     assert answer.abstained and answer.citations == (), answer.text
+
+
+@pytest.mark.parametrize("question", ["ミドルクラスのAI PMはいくらもらえる？", "MLEはSREやバックエンドエンジニアとどう連携する？"])
+def test_a_loanword_made_of_the_articles_words_or_in_their_headings_is_known(advisor: Advisor, question: str) -> None:
+    answer = advisor.ask(question)  # 「ミドル」+「クラス」; 「バックエンドエンジニア」 is a heading
+    assert not answer.abstained and answer.citations, answer.text
 
 
 def test_a_name_in_the_background_of_a_long_message_is_not_what_it_asks(advisor: Advisor) -> None:
