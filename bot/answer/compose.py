@@ -37,6 +37,7 @@ from ..careers import CareerLexicon
 from ..knowledge import KnowledgeBase, Section
 from ..retrieval import Hit
 from ..text import normalize, strip_decorations, terms
+from .experience import rows_for_years
 from .units import Unit, section_units, sentences
 
 __all__ = ["Composer", "Composition", "Group"]
@@ -215,8 +216,9 @@ class Composer:
         for section in sorted(tables, key=self._article_order):
             units = section_units(section)
             rows = [u for u in units if u.kind == "row"] or list(units)
-            picked = self._focused(a, rows)
-            how = "rows asked about"
+            by_years = rows_for_years(a.question, rows)
+            picked = by_years or self._focused(a, rows)
+            how = "the rows of the years of experience asked" if by_years else "rows asked about"
             if not picked:
                 if a.position == "top" and rows and rows[0].kind == "row":
                     picked, how = rows[-1:], "the top row"
@@ -227,7 +229,7 @@ class Composer:
             picked += self._naming(units, others, exclude=picked)
             trace.append(f"{section.id}: {how} ({len(picked)} units)")
             groups.append(self._group(section, picked, slug))
-            if self._focused(a, rows):
+            if by_years or self._focused(a, rows):
                 break  # one table answers a specific question
         return groups
 

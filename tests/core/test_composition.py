@@ -49,6 +49,12 @@ def test_a_follow_up_asks_what_its_own_words_ask(advisor: Advisor) -> None:
     assert "1,300〜2,200+" in body(answer)
 
 
+def test_a_salary_for_years_of_experience_quotes_the_row_of_those_years(advisor: Advisor) -> None:
+    answer = advisor.ask("AI PMで2年目だと年収はどのくらい？")
+    assert cited(answer) == ["ai_product_manager#日本での推定年収dodaopenwork参照"]
+    assert "500〜850" in body(answer) and "850〜1,400" not in body(answer)
+
+
 def test_a_day_in_the_life_lists_every_duty(advisor: Advisor) -> None:
     answer = advisor.ask("DSの1日ってどんな感じ？")
     assert cited(answer) == ["data_scientist#主な業務"]
