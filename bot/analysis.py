@@ -68,6 +68,8 @@ class QuestionAnalysis:
     partners: tuple[str, ...] = ()
     aspect: Aspect | None = None
     aspect_cue: str | None = None
+    #: Another part the same sentence asks about (「外資だと年収は高い？」: employers beside salary).
+    also: Aspect | None = None
     comparison: bool = False
     #: ``top`` or ``start`` of a ladder when the question asks for one (「最終的に」).
     position: str | None = None
@@ -108,6 +110,7 @@ class QuestionAnalysis:
             "partners": list(self.partners),
             "aspect": self.aspect.name if self.aspect else None,
             "aspect_cue": self.aspect_cue,
+            "also": self.also.name if self.also else None,
             "answer_type": self.answer_type,
             "roles": list(self.roles),
             "comparison": self.comparison,
@@ -208,6 +211,7 @@ class Analyzer:
         topic = spaced.strip()
         start, end = _asking_sentence(stripped, main)
         asked_topic = spaced[start:end].strip()
+        also = _also_asked(cues, main, start, end)
         expansion = " ".join(self.synonyms.expansions(stripped))
         cue_terms = {t for c in cues for w in c.aspect.cues for t in terms(w)}  # nor its synonyms (会社 → 企業)
         weights = {
@@ -223,6 +227,7 @@ class Analyzer:
             partners=partners,
             aspect=aspect,
             aspect_cue=main.word if main else None,
+            also=also,
             comparison=comparison,
             position=self.aspects.position(stripped),
             topic=topic,
@@ -303,6 +308,19 @@ def _asking_sentence(text: str, cue: Cue | None) -> tuple[int, int]:
     if cue is not None:
         return next((b, e) for b, e in bounds if b <= cue.start < e or e == len(text))
     return next(((b, e) for b, e in reversed(bounds) if text[b:e].strip(" 。.!?\n")), (0, len(text)))
+
+
+def _also_asked(cues: Sequence[Cue], main: Cue | None, start: int, end: int) -> Aspect | None:
+    """Another aspect asked in the sentence of ``main`` whose parts are others than main's (「外資」 beside
+    「年収」); not a difference, which says how the main one is asked, nor a cue inside main's own word."""
+    if main is None:
+        return None
+    for c in cues:
+        other = c.aspect
+        if (start <= c.start < end and other.name not in (main.aspect.name, "difference")
+                and not set(other.roles) & set(main.aspect.roles) and (c.end <= main.start or c.start >= main.end)):
+            return other
+    return None
 
 
 def _asked(cues: Sequence[Cue], text: str) -> Cue | None:

@@ -277,6 +277,8 @@ class Retriever:
         roles = self._role[pool]
         for rank, role in enumerate(a.roles):  # the first part named answers best (suited: まとめ, then とは)
             prior += w.role * (1.0 if rank == 0 else w.secondary) * (roles == role)
+        if a.also is not None:  # a second part asked about, after the first
+            prior += w.role * w.secondary * np.isin(roles, list(a.also.roles))
         if a.roles and "interview" not in a.roles:
             prior -= w.interview * (roles == "interview")
         slugs = self._slug[pool]

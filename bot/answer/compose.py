@@ -29,7 +29,7 @@ of the same part of the same article.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..analysis import QuestionAnalysis
 from ..aspects import Aspect, AspectLexicon, lead_sections
@@ -145,10 +145,18 @@ class Composer:
 
     def _plan(self, a: QuestionAnalysis, sections: list[Section], slug: str, careers: Sequence[str],
               trace: list[str]) -> list[Group]:
-        """The groups for one career: what the topic names outside the part asked about, then the part."""
+        """The groups for one career: what the topic names outside the part asked about, then the part,
+        then the first group of a second part the question also asks about (when one was retrieved)."""
         named = self._named_elsewhere(a, sections, slug, trace)
-        return named + [g for g in self._by_type(a, sections, slug, careers, trace)
-                        if all(g.section.id != n.section.id for n in named)]
+        groups = named + [g for g in self._by_type(a, sections, slug, careers, trace)
+                          if all(g.section.id != n.section.id for n in named)]
+        if a.also is not None and any(self.aspects.role_of(s) in a.also.roles for s in sections):
+            trace.append(f"{slug}: also asked about {a.also.name}")
+            second = replace(a, aspect=a.also, also=None)
+            extra = [g for g in self._by_type(second, sections, slug, careers, trace)
+                     if all(g.section.id != x.section.id for x in groups)]
+            groups += extra[:1]
+        return groups
 
     def _named_elsewhere(self, a: QuestionAnalysis, sections: list[Section], slug: str,
                          trace: list[str]) -> list[Group]:

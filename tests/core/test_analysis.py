@@ -115,6 +115,14 @@ def test_a_qualifier_before_a_careers_name_names_the_qualified_career(question: 
     assert list(analyze(question).slugs) == careers
 
 
+def test_a_second_part_asked_in_the_same_sentence_is_kept_beside_the_first() -> None:
+    both = analyze("DSの年収と将来性を教えて")
+    assert (both.aspect.name, both.also.name) == ("salary", "outlook")
+    assert analyze("AI PMになるにはどんな本で勉強すればいい？").also is None  # 勉強 and なるには: the same part
+    assert analyze("AI PMとPMの年収の違いは？").also is None  # a difference says how salary is asked
+    assert analyze("MLEについて調べています。年収は？").also is None
+
+
 def test_collaboration_partners_and_subjects() -> None:
     a = analyze("AI PMはデータサイエンティストやMLエンジニアとどう関わる？")
     assert a.slugs == ("ai_product_manager",) and set(a.partners) == {"データサイエンティスト", "mlエンジニア"}

@@ -55,6 +55,12 @@ def test_a_salary_for_years_of_experience_quotes_the_row_of_those_years(advisor:
     assert "500〜850" in body(answer) and "850〜1,400" not in body(answer)
 
 
+def test_two_parts_asked_together_are_both_answered(advisor: Advisor) -> None:
+    answer = advisor.ask("データサイエンティストの年収と将来性を教えて")
+    assert cited(answer)[:2] == ["data_scientist#日本での推定年収dodaopenwork参照",
+                                 "data_scientist#データサイエンティストの将来展望と重要性の高まり"]
+
+
 def test_a_day_in_the_life_lists_every_duty(advisor: Advisor) -> None:
     answer = advisor.ask("DSの1日ってどんな感じ？")
     assert cited(answer) == ["data_scientist#主な業務"]
