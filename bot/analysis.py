@@ -175,11 +175,11 @@ class Analyzer:
         """The analysis of ``question`` given the earlier user turns ``history`` (oldest first)."""
         asked = question.strip()
         search_text = asked
-        if history and not has_topic(self.careers.strip(asked)):
+        if history and not has_topic(self._unfilled(self.careers.strip(asked))):
             carried: list[str] = []
             for turn in reversed(history):  # back to the latest turn that had a topic of its own
                 carried.insert(0, self.careers.strip(turn))
-                if has_topic(carried[0]):
+                if has_topic(self._unfilled(carried[0])):
                     break
             search_text = " ".join([asked, *carried]).strip()
 
@@ -236,6 +236,13 @@ class Analyzer:
             cue_terms={t: self.idf(t) for t in terms(main.word) if is_content_term(t)} if main else {},
             uncovered_career=None if refs else self.careers.uncovered(asked),
         )
+
+    def _unfilled(self, text: str) -> str:
+        """``text`` without the fillers that say how, not what (「普通のPdMだとどう？」 has no topic of its own)."""
+        for word in sorted(self.aspects.fillers, key=len, reverse=True):
+            if word:
+                text = text.replace(word, " ")
+        return text
 
     def _conversation(self, history: Sequence[str]) -> list[str]:
         """The careers the conversation is about: the subjects of the latest earlier turn that named one

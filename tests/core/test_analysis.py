@@ -143,6 +143,8 @@ def test_topicless_follow_ups_carry_the_conversation_topic() -> None:
     assert a.aspect.name == "salary" and a.slugs == ("data_scientist",) and "シニ" in a.terms
     en = analyze("What about AI PMs?", "What is the future outlook for product managers?")
     assert en.aspect.name == "outlook" and en.slugs[0] == "ai_product_manager"
+    switch = analyze("普通のPdMだとどう？", "AI PMの年収を教えて")  # 普通 says how, not what: still topicless
+    assert switch.aspect.name == "salary" and switch.slugs == ("product_manager",)
 
 
 def test_the_topic_leaves_out_careers_cues_and_their_synonyms() -> None:
