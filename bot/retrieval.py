@@ -52,13 +52,14 @@ _KATAKANA_WORD = re.compile(r"[\u30a1-\u30fa\u30fc]{3,}")
 #: A question about a career the knowledge base covers closes `CAREER_BONUS` of the gap to 1; so does one that
 #: names no career when every word of its topic is in the articles and the top passages hold enough of it.
 KNOWN_TOPIC_COVERAGE = 0.3
-#: A Japanese question that asks about no part of the template and whose topic has a word the articles
-#: never use asks about something they do not cover (「残業」, 「男女比」, 「転勤」): its confidence is scaled
-#: by `UNKNOWN_TOPIC_FACTOR`. With an aspect, the part asked about is covered and an unknown Japanese word
-#: is more often how the question is put than its topic (counting them all: in-scope abstention on dev
-#: 0.007 → 0.036); an unknown name in Latin letters (「TOEIC」, 「PMP」) or a katakana word the articles
-#: never use (「フルリモート」) in the sentence that asks still is its topic. Requiring two such words when a career is named kept 3 more in-scope test questions but
-#: answered 3 more out-of-scope ones; one word it is.
+#: A Japanese question that asks about no part of the template and whose asking sentence has a word the
+#: articles never use asks about something they do not cover (「残業」, 「男女比」, 「転勤」); the background
+#: a long message starts with does not count. Its confidence is scaled by `UNKNOWN_TOPIC_FACTOR`. With an
+#: aspect, the part asked about is covered and an unknown Japanese word is more often how the question is
+#: put than its topic (counting them all: in-scope abstention on dev 0.007 → 0.036); an unknown name in
+#: Latin letters (「TOEIC」, 「PMP」) or a katakana word the articles never use (「フルリモート」) in the
+#: sentence that asks still is its topic. Requiring two such words when a career is named kept 3 more
+#: in-scope test questions but answered 3 more out-of-scope ones; one word it is.
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +330,7 @@ class Retriever:
         weights = {t: self.index.idf(t) for t in q_terms}
         total = sum(weights.values())
         coverage = sum(w for t, w in weights.items() if t in found) / total if total else 0.0
-        unknown = unknown_words(a.topic, known=self.index.doc_freq.__contains__, fillers=self._not_topics)
+        unknown = unknown_words(a.asked_topic or a.topic, known=self.index.doc_freq.__contains__, fillers=self._not_topics)
         known_topic = a.language == "ja" and bool(a.terms) and not unknown and coverage >= KNOWN_TOPIC_COVERAGE
         # An English question about no career and no part of the template: meaning alone cannot tell
         # "a Python script that scrapes a site" from what the articles say about Python.

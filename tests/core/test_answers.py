@@ -152,6 +152,13 @@ def test_a_name_in_the_background_of_a_long_message_is_not_what_it_asks(advisor:
     assert not background.abstained
 
 
+def test_unknown_words_in_the_background_of_a_long_message_do_not_make_it_uncovered(advisor: Advisor) -> None:
+    background = advisor.ask("物流倉庫で在庫管理を8年やってきました。データサイエンティストに近づくために今できることは？")
+    asked = advisor.ask("データサイエンティストは在庫管理をやる？")  # the same words, now what is asked
+    assert not background.abstained and background.retrieval.evidence.damped == 0
+    assert asked.abstained and asked.retrieval.evidence.damped == 1
+
+
 def test_how_words_in_latin_letters_are_not_a_topic(advisor: Advisor) -> None:
     answer = advisor.ask("未経験でもOK？MLエンジニアになるには何から始める？")
     assert not answer.abstained and answer.citations
