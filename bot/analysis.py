@@ -28,7 +28,7 @@ from typing import Any
 from .aspects import Aspect, AspectLexicon, Cue
 from .careers import CareerLexicon
 from .synonyms import Synonyms
-from .text import detect_language, normalize, terms
+from .text import detect_language, normalize, normalize_with_spans, terms
 
 __all__ = ["Analyzer", "CareerRef", "QuestionAnalysis", "STOPWORDS", "has_topic", "is_content_term", "unknown_words"]
 
@@ -45,6 +45,12 @@ STOPWORDS = frozenset(
 _PARTNER_AFTER = re.compile(r"^\s*(?:と|や|とは|とも|との)")
 #: Where a sentence of a (normalised) question ends.
 _SENTENCE_END = re.compile(r"[。.!?\n]+")
+#: Aspects whose answer is about a career itself (its pay, work, ladder…): asked of a role the articles
+#: only work with (「SREの年収は？」), they ask about a career no article covers.
+CAREER_ASPECTS = frozenset({"salary", "career_path", "duties", "definition", "suited", "interview", "companies",
+                            "outlook", "start", "summary"})
+#: After a role's name, what makes it the subject of the question (「SREって」, 「営業の」, 「法務は」).
+_SUBJECT_AFTER = re.compile(r"^\s*(?:って|とは|は|の|に|が|[?？])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +171,14 @@ class Analyzer:
         aspects: AspectLexicon,
         synonyms: Synonyms,
         idf: Callable[[str], float],
+        partners: Sequence[str] = (),
     ) -> None:
         self.careers = careers
         self.aspects = aspects
         self.synonyms = synonyms
         self.idf = idf
+        #: Roles the articles work with but no article covers (from their collaboration subsections).
+        self.partners = tuple(sorted((p for p in partners if not careers.mentions(p)), key=len, reverse=True))
 
     def analyze(self, question: str, *, history: Sequence[str] = ()) -> QuestionAnalysis:
         """The analysis of ``question`` given the earlier user turns ``history`` (oldest first)."""
@@ -234,8 +243,21 @@ class Analyzer:
             asked_topic=asked_topic,
             terms=weights,
             cue_terms={t: self.idf(t) for t in terms(main.word) if is_content_term(t)} if main else {},
-            uncovered_career=None if refs else self.careers.uncovered(asked),
+            uncovered_career=None if refs else (self.careers.uncovered(asked) or self._partner_asked(asked, aspect)),
         )
+
+    def _partner_asked(self, question: str, aspect: Aspect | None) -> str | None:
+        """A role the articles only work with, as the subject of a question about a career's own parts
+        (「SREってどんな仕事で、年収は？」), as the user typed it; else None."""
+        if aspect is None or aspect.name not in CAREER_ASPECTS or not self.partners:
+            return None
+        norm, spans = normalize_with_spans(question)
+        for name in self.partners:
+            for m in re.finditer(re.escape(name), norm):
+                word_start = m.start() == 0 or not norm[m.start() - 1].isalnum()
+                if word_start and _SUBJECT_AFTER.match(norm[m.end():]):
+                    return question[spans[m.start()][0] : spans[m.end() - 1][1]]
+        return None
 
     def _unfilled(self, text: str) -> str:
         """``text`` without the fillers that say how, not what (「普通のPdMだとどう？」 has no topic of its own)."""

@@ -19,7 +19,7 @@ import yaml
 
 from .errors import KnowledgeError
 from .knowledge import Section
-from .text import normalize
+from .text import normalize, strip_decorations
 
 __all__ = ["ANSWER_TYPES", "LEAD_MAX_CHARS", "Aspect", "AspectLexicon", "Role", "Cue", "lead_sections"]
 
@@ -146,6 +146,19 @@ class AspectLexicon:
                 if any(w in norm for w in words):
                     return role.name
         return None
+
+    def partner_roles(self, sections: Iterable[Section]) -> list[str]:
+        """The roles the articles work with, as their collaboration subsections name them (「インフラ・SRE /
+        バックエンドエンジニア」 → インフラ, sre, バックエンドエンジニア), normalised; two letters or more."""
+        names: dict[str, None] = {}
+        for s in sections:
+            own = normalize(s.heading)
+            if self.role_of(s) != "collaboration" or any(w in own for _, words in self._heading_words for w in words):
+                continue  # the part's own heading (「協業スタイル」), not a partner's
+            for part in re.split(r"[/／・,、（）()\s]+", normalize(strip_decorations(s.heading))):
+                if len(part) >= 2:
+                    names[part] = None
+        return list(names)
 
     def searchable(self, section: Section) -> bool:
         """False for parts no answer may use (the hashtag list)."""

@@ -156,7 +156,9 @@ class Retriever:
         self.calibration = calibration or resolve_calibration(
             embedder_id=embedder.id, stored=index.calibration, shipped=getattr(embedder, "calibration", None)
         )
-        self.analyzer = Analyzer(careers=careers, aspects=self.aspects, synonyms=self.synonyms, idf=index.idf)
+        sections = list({p.section.id: p.section for p in index.passages}.values())
+        self.analyzer = Analyzer(careers=careers, aspects=self.aspects, synonyms=self.synonyms, idf=index.idf,
+                                 partners=self.aspects.partner_roles(sections))
         #: Words that never make a topic unknown: fillers (「ダメ」) and synonyms of the articles' words (「スマホ」).
         self._not_topics = self.aspects.fillers | self.synonyms.words
         #: The articles' text as matched (normalised), to tell a katakana word they never use.
@@ -164,7 +166,7 @@ class Retriever:
         slugs: list[str] = []
         roles: list[str] = []
         searchable: list[bool] = []
-        leads = lead_sections(list({p.section.id: p.section for p in index.passages}.values()))
+        leads = lead_sections(sections)
         for p in index.passages:
             slugs.append(p.section.slug)
             # A lead-in's one sentence does not answer its part's questions: its subsections do.

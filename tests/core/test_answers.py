@@ -118,12 +118,22 @@ def test_an_abstention_says_so_and_suggests_the_nearest_topics(advisor: Advisor)
         ("ＳＲＥエンジニアの将来性は？", "ＳＲＥエンジニア"),
         ("ｳｪﾌﾞﾃﾞｻﾞｲﾅｰの年収は？", "ｳｪﾌﾞﾃﾞｻﾞｲﾅｰ"),
         ("What does an iOS Developer earn?", "iOS Developer"),
+        # Roles the articles only work with (their collaboration subsections), asked about as careers.
+        ("SREってどんな仕事で、年収はどれくらい？", "SRE"),
+        ("営業の年収は？", "営業"),
+        ("法務の仕事内容は？", "法務"),
     ],
 )
 def test_a_neighbouring_career_that_has_no_article_abstains_by_name(advisor: Advisor, question: str, career: str) -> None:
     answer = advisor.ask(question)
     assert answer.abstained and answer.citations == () and answer.retrieval.uncovered_career == career
     assert f"「{career}」" in answer.text or f'"{career}"' in answer.text
+
+
+@pytest.mark.parametrize("question", ["エンジニアからPMになるには？", "インフラのスキルは必要？", "MLEはSREとどう連携する？"])
+def test_a_partner_role_beside_a_career_or_as_a_skill_is_not_an_uncovered_career(advisor: Advisor, question: str) -> None:
+    answer = advisor.ask(question)
+    assert answer.retrieval.uncovered_career is None and not answer.abstained, answer.text
 
 
 @pytest.mark.parametrize("question", [
