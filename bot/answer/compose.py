@@ -206,7 +206,9 @@ class Composer:
         if answer in ("definition", "suited"):
             return self._definition(a, answering, slug, others, trace, suited=answer == "suited")
         if a.aspect is not None and a.aspect.name == "collaboration":
-            return self._prose(a, answering[:1], slug, trace)  # the one subsection about the partner asked
+            # the one subsection about the partner asked: the one whose heading names it, else the best ranked
+            named = [s for s in self._focused_sections(a, answering) if s.id not in self._leads]
+            return self._prose(a, (named or answering)[:1], slug, trace)
         return self._prose(a, answering, slug, trace)
 
     @staticmethod

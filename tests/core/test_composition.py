@@ -157,6 +157,10 @@ def test_working_together_cites_the_subsection_about_the_partner(advisor: Adviso
     answer = advisor.ask("AI PMは法務部門とどんな風に連携するんですか？")
     assert cited(answer) == ["ai_product_manager#法務コンプライアンス部門"]
     assert "利用規約の策定" in body(answer)
+    for question, section in (("PdMは営業やカスタマーサクセスとどう付き合えばいい？",  # the heading names the partner
+                               "product_manager#ビジネス営業マーケティングカスタマーサクセス部門"),
+                              ("MLEはインフラの人とどう分担する？", "machine_learning_engineer#インフラsre-バックエンドエンジニア")):
+        assert cited(advisor.ask(question)) == [section], question
 
 
 def test_a_question_that_names_no_career_says_which_one_answers(advisor: Advisor) -> None:
