@@ -135,8 +135,9 @@ class Composer:
         for slug in careers:
             mine = [s for s, _ in ranked if s.slug == slug]
             planned = self._plan(a, mine, slug, careers, trace)
-            if choices:
-                planned = [Group(section=g.section, units=g.units[:BRIEF_UNITS], career=g.career) for g in planned[:1]]
+            if choices:  # each career briefly: its part asked about, not the definition put before duties
+                asked = [g for g in planned if self.aspects.role_of(g.section) in a.roles] or planned
+                planned = [Group(section=g.section, units=g.units[:BRIEF_UNITS], career=g.career) for g in asked[:1]]
             groups.extend(planned)
         if not groups:  # nothing matched the plan: the best section's best units
             groups = self._prose(a, [ranked[0][0]], ranked[0][0].slug, trace)
@@ -198,7 +199,12 @@ class Composer:
         if answer == "table":
             return self._table(a, answering, slug, others, trace)
         if answer == "list":
-            return self._list(a, answering[:1], slug, trace)
+            groups = self._list(a, answering[:1], slug, trace)
+            if a.aspect is not None and a.aspect.name == "duties" and not a.comparison and groups \
+                    and not self._focused(a, list(section_units(answering[0]))):
+                # 「どんな仕事？」 asks what the job is as much as what it involves: its defining sentence first
+                groups = self._defining(slug, trace) + groups
+            return groups
         if answer == "steps":
             return self._steps(a, answering, slug, trace)
         if answer == "lines":
@@ -372,6 +378,16 @@ class Composer:
             if suited:
                 break
         return groups or self._prose(a, sections[:1], slug, trace)
+
+    def _defining(self, slug: str, trace: list[str]) -> list[Group]:
+        """The first sentence of career ``slug``'s definition part (「〜とは」), as one group (or none)."""
+        article = self.knowledge.article(slug)
+        section = next((s for s in article.sections if self.aspects.role_of(s) == "definition"), None) if article else None
+        units = [u for u in section_units(section) if u.kind == "sentence"][:1] if section is not None else []
+        if not units:
+            return []
+        trace.append(f"{section.id}: the defining sentence, before the duties")
+        return [self._group(section, units, slug)]
 
     def _contrast_elsewhere(self, a: QuestionAnalysis, slug: str, others: Sequence[str],
                             definition: Section) -> Group | None:
