@@ -179,6 +179,7 @@ class Analyzer:
         self.idf = idf
         #: Roles the articles work with but no article covers (from their collaboration subsections).
         self.partners = tuple(sorted((p for p in partners if not careers.mentions(p)), key=len, reverse=True))
+        self._fillers = sorted((w for w in aspects.fillers if w), key=len, reverse=True)
 
     def analyze(self, question: str, *, history: Sequence[str] = ()) -> QuestionAnalysis:
         """The analysis of ``question`` given the earlier user turns ``history`` (oldest first)."""
@@ -261,9 +262,8 @@ class Analyzer:
 
     def _unfilled(self, text: str) -> str:
         """``text`` without the fillers that say how, not what (「普通のPdMだとどう？」 has no topic of its own)."""
-        for word in sorted(self.aspects.fillers, key=len, reverse=True):
-            if word:
-                text = text.replace(word, " ")
+        for word in self._fillers:
+            text = text.replace(word, " ")
         return text
 
     def _conversation(self, history: Sequence[str]) -> list[str]:

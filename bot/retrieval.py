@@ -161,8 +161,11 @@ class Retriever:
                                  partners=self.aspects.partner_roles(sections))
         #: Words that never make a topic unknown: fillers (「ダメ」) and synonyms of the articles' words (「スマホ」).
         self._not_topics = self.aspects.fillers | self.synonyms.words
-        #: The articles' text as matched (normalised), to tell a katakana word they never use.
-        self._corpus = "\n".join(normalize(f"{' '.join(p.section.breadcrumb)}\n{p.text}") for p in index.passages)
+        #: Every katakana string of three or more letters the articles use (in text or headings, normalised):
+        #: the pieces of their katakana words, to tell a katakana word they never use in one set lookup.
+        runs = {r for p in index.passages
+                for r in _KATAKANA_WORD.findall(normalize(f"{' '.join(p.section.breadcrumb)}\n{p.text}"))}
+        self._katakana = frozenset(r[i:j] for r in runs for i in range(len(r) - 2) for j in range(i + 3, len(r) + 1))
         slugs: list[str] = []
         roles: list[str] = []
         searchable: list[bool] = []
@@ -303,9 +306,9 @@ class Retriever:
 
     def _known_katakana(self, word: str) -> bool:
         """Whether the articles use katakana ``word``, or the two words it is made of (「ミドル」+「クラス」)."""
-        if word in self._corpus:
+        if word in self._katakana:
             return True
-        return any(word[:i] in self._corpus and word[i:] in self._corpus for i in range(3, len(word) - 2))
+        return any(word[:i] in self._katakana and word[i:] in self._katakana for i in range(3, len(word) - 2))
 
     def _signals(
         self, a: QuestionAnalysis, hits: Sequence[Hit], *, content_cosines: Sequence[float]
