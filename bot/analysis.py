@@ -391,7 +391,8 @@ def unknown_words(topic: str, *, known: Callable[[str], bool], fillers: frozense
         if w not in STOPWORDS and len(w) > 1 and not w.isdigit() and not known(w) and w not in fillers:
             words.append(w)
     # Characters inside a filler or a lexicon word (「スマホ」 → スマートフォン) are never unknown.
-    covered = {i for f in fillers if f for m in re.finditer(re.escape(f), text) for i in range(m.start(), m.end())}
+    covered = {i for f in fillers if f and f in text for m in re.finditer(re.escape(f), text)
+               for i in range(m.start(), m.end())}
     for m in _CJK_RUN.finditer(text):
         run, at = m.group(), m.start()
         grams = [run[i : i + 2] for i in range(len(run) - 1)]

@@ -100,6 +100,8 @@ class AspectLexicon:
         self._role = {r.name: r for r in self.roles}
         self._aspect = {a.name: a for a in self.aspects}
         self._heading_words = [(r, [normalize(w) for w in r.headings]) for r in self.roles]
+        #: role by heading path: sections are asked for their role on every answer
+        self._role_cache: dict[tuple[str, ...], str | None] = {}
         self._cues = [(a, [_cue(w) for w in a.cues]) for a in self.aspects]
         self._positions = {k: [_pattern(normalize(w)) for w in v] for k, v in (positions or {}).items()}
 
@@ -140,7 +142,13 @@ class AspectLexicon:
 
     def role_of(self, section: Section) -> str | None:
         """The role of ``section``: from its own heading, else from the nearest enclosing heading that has one."""
-        for heading in reversed(section.breadcrumb[1:] or (section.heading,)):
+        key = section.breadcrumb[1:] or (section.heading,)
+        if key not in self._role_cache:
+            self._role_cache[key] = self._role_of_headings(key)
+        return self._role_cache[key]
+
+    def _role_of_headings(self, headings: tuple[str, ...]) -> str | None:
+        for heading in reversed(headings):
             norm = normalize(heading)
             for role, words in self._heading_words:
                 if any(w in norm for w in words):
