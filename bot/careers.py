@@ -191,8 +191,10 @@ class CareerLexicon:
 
 def _qualifiers(careers: Sequence[Career]) -> dict[str, tuple[re.Pattern[str], str]]:
     """For each career named as another's name with a qualifier in front (``ai pm`` = ``ai`` + ``pm``):
-    the qualifiers as one pattern, and the career qualified. A qualifier is a word of two or more letters."""
-    out: dict[str, tuple[list[str], str]] = {}
+    the qualifiers as one pattern, and the career qualified (the first such one). A qualifier is a word
+    of two or more letters."""
+    words: dict[str, list[str]] = {}
+    bases: dict[str, str] = {}
     for career in careers:
         for other in careers:
             if other.slug == career.slug:
@@ -200,11 +202,11 @@ def _qualifiers(careers: Sequence[Career]) -> dict[str, tuple[re.Pattern[str], s
             for name in career.names:
                 for base in other.names:
                     prefix = name[: -len(base)].strip() if name.endswith(base) else ""
-                    if len(prefix) >= 2 and re.fullmatch(r"[\w]+", prefix):
-                        words, _ = out.setdefault(career.slug, ([], other.slug))
-                        if prefix not in words and out[career.slug][1] == other.slug:
-                            words.append(prefix)
+                    if len(prefix) < 2 or not re.fullmatch(r"\w+", prefix):
+                        continue
+                    if bases.setdefault(career.slug, other.slug) == other.slug and prefix not in words.setdefault(career.slug, []):
+                        words[career.slug].append(prefix)
     return {
-        slug: (re.compile("|".join(_pattern(w) for w in sorted(words, key=len, reverse=True))), base)
-        for slug, (words, base) in out.items()
+        slug: (re.compile("|".join(_pattern(w) for w in sorted(ws, key=len, reverse=True))), bases[slug])
+        for slug, ws in words.items()
     }
