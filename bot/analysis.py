@@ -90,6 +90,8 @@ class QuestionAnalysis:
     cue_terms: dict[str, float] = field(default_factory=dict)
     #: A job title the question asks about that no article covers (「Webエンジニア」), if any.
     uncovered_career: str | None = None
+    #: A subject the sentence asking names and no part of the articles covers (「副業」, 「残業」), if any.
+    uncovered_topic: str | None = None
 
     @property
     def slugs(self) -> tuple[str, ...]:
@@ -127,6 +129,7 @@ class QuestionAnalysis:
             "asked_topic": self.asked_topic,
             "search_text": self.search_text,
             "uncovered_career": self.uncovered_career,
+            "uncovered_topic": self.uncovered_topic,
         }
 
 
@@ -245,6 +248,7 @@ class Analyzer:
             terms=weights,
             cue_terms={t: self.idf(t) for t in terms(main.word) if is_content_term(t)} if main else {},
             uncovered_career=None if refs else (self.careers.uncovered(asked) or self._partner_asked(asked, aspect)),
+            uncovered_topic=self.aspects.beyond(asked_topic),
         )
 
     def _partner_asked(self, question: str, aspect: Aspect | None) -> str | None:

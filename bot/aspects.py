@@ -92,10 +92,13 @@ class AspectLexicon:
         aspects: Sequence[Aspect],
         positions: dict[str, Sequence[str]] | None = None,
         fillers: Sequence[str] = (),
+        beyond: Sequence[str] = (),
     ) -> None:
         self.roles = tuple(roles)
         #: Words that say how, not what (「ダメ」, 「結局」): never the topic of a question.
         self.fillers = frozenset(normalize(w) for w in fillers)
+        #: Subjects no part of the template covers (「残業」, 「副業」, "remote"): a question asking about one is not answered.
+        self._beyond = [_cue(w) for w in beyond if str(w).strip()]
         self.aspects = tuple(aspects)
         self._role = {r.name: r for r in self.roles}
         self._aspect = {a.name: a for a in self.aspects}
@@ -121,7 +124,7 @@ class AspectLexicon:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise KnowledgeError(where, "an aspects file is a mapping with roles, aspects, positions and fillers")
+            raise KnowledgeError(where, "an aspects file is a mapping with roles, aspects, positions, beyond and fillers")
         roles = [_role(item, where, i) for i, item in enumerate(_list(data, "roles", where), 1)]
         names = {r.name for r in roles}
         aspects = [_aspect(item, where, i, names) for i, item in enumerate(_list(data, "aspects", where), 1)]
@@ -131,8 +134,11 @@ class AspectLexicon:
         fillers = data.get("fillers") or []
         if not _words(fillers):
             raise KnowledgeError(where, "fillers: should be a list of words")
+        beyond = data.get("beyond") or []
+        if not _words(beyond):
+            raise KnowledgeError(where, "beyond: should be a list of words")
         return cls(roles=roles, aspects=aspects, positions={str(k): [str(w) for w in v] for k, v in positions.items()},
-                   fillers=[str(w) for w in fillers])
+                   fillers=[str(w) for w in fillers], beyond=[str(w) for w in beyond])
 
     def role(self, name: str) -> Role | None:
         return self._role.get(name)
@@ -184,6 +190,12 @@ class AspectLexicon:
                     found.append(Cue(aspect=aspect, word=word, start=m.start(), end=m.end()))
                     break
         return found
+
+    def beyond(self, text: str) -> str | None:
+        """The first subject in ``text`` that no part of the template covers (normalised: 「副業」, "remote"), else None."""
+        norm = normalize(text)
+        found = [(m.start(), m.group()) for _, pattern in self._beyond if (m := pattern.search(norm))]
+        return min(found)[1] if found else None
 
     def position(self, text: str) -> str | None:
         """``"top"`` or ``"start"`` when ``text`` asks for an end of a ladder (「最終的に」, 「新卒」), else None."""

@@ -106,6 +106,8 @@ class Retrieval:
     term_weights: dict[str, float] = field(default_factory=dict)
     #: A job title the question asks about that no article covers (「Webエンジニア」), if any.
     uncovered_career: str | None = None
+    #: A subject the question asks about that no part of the articles covers (「副業」), if any.
+    uncovered_topic: str | None = None
     #: The question analysis every later step reads.
     analysis: QuestionAnalysis | None = None
     #: What ``confidence`` was computed from (``careerbot calibrate`` refits it).
@@ -244,6 +246,7 @@ class Retriever:
             signals=signals,
             term_weights=a.terms,
             uncovered_career=a.uncovered_career,
+            uncovered_topic=a.uncovered_topic,
             analysis=a,
             evidence=evidence,
         )
@@ -347,7 +350,7 @@ class Retriever:
             english=a.language == "en",
             bonus=bool((a.careers and not english_off_template) or known_topic),
             damped=damped,
-            uncovered=bool(a.uncovered_career),
+            uncovered=bool(a.uncovered_career or a.uncovered_topic),
         )
         confidence = confidence_of(evidence, self.calibration)
         signals = {"dense": top_dense, "coverage": coverage, "unknown_words": float(len(unknown)), "confidence": confidence}

@@ -134,6 +134,7 @@ class ExtractiveBackend:
             suggestions=suggestions,
             careers=careers,
             uncovered_career=retrieval.uncovered_career,
+            uncovered_topic=retrieval.uncovered_topic,
         )
         return Answer(
             question=request.question,

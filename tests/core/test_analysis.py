@@ -147,6 +147,15 @@ def test_topicless_follow_ups_carry_the_conversation_topic() -> None:
     assert switch.aspect.name == "salary" and switch.slugs == ("product_manager",)
 
 
+def test_a_subject_the_articles_leave_out_is_found_in_the_sentence_that_asks() -> None:
+    assert analyze("MLエンジニアって副業OKの会社多い？").uncovered_topic == "副業"
+    assert analyze("Can product managers work from home?").uncovered_topic == "work from home"
+    assert analyze("MLEだと？", "データサイエンティストの残業は？").uncovered_topic == "残業"  # carried
+    assert analyze("残業続きで転職を考えています。AI PMになるには？").uncovered_topic is None  # background
+    assert analyze("What are the remote sensing skills a DS needs?").uncovered_topic is None  # not the word remote
+    assert analyze("AI PMの年収は？").uncovered_topic is None
+
+
 def test_the_topic_leaves_out_careers_cues_and_their_synonyms() -> None:
     a = analyze("日本で機械学習エンジニアとして働ける会社は？")
     assert a.aspect.name == "companies"
@@ -179,6 +188,7 @@ def test_a_malformed_aspects_file_names_the_file_and_the_field(tmp_path: Path) -
         ("roles: []\naspects:\n  - {name: x, cues: [a], answer: poem}\n", "answer should be one of"),
         ("roles: []\naspects:\n  - {name: x, cues: [a], roles: [nowhere]}\n", "roles should be a list of the roles"),
         ("fillers: {a: 1}\n", "fillers: should be a list"),
+        ("beyond: 残業\n", "beyond: should be a list"),
     ]:
         bad.write_text(text, encoding="utf-8")
         with pytest.raises(KnowledgeError, match=message) as info:

@@ -28,6 +28,7 @@ SAMPLE_VARIABLES = {
         "suggestions": [Link(title="近い話題", url="https://x/a#b")],
         "careers": [Link(title="職種", url="https://x/a")],
         "uncovered_career": "Webエンジニア",
+        "uncovered_topic": None,
     },
     "samples.md": {"careers": ["AIプロダクトマネージャー", "データサイエンティスト"]},
 }
@@ -151,6 +152,25 @@ def test_a_named_thing_the_articles_never_mention_abstains_even_under_a_template
 def test_a_loanword_made_of_the_articles_words_or_in_their_headings_is_known(advisor: Advisor, question: str) -> None:
     answer = advisor.ask(question)  # 「ミドル」+「クラス」; 「バックエンドエンジニア」 is a heading
     assert not answer.abstained and answer.citations, answer.text
+
+
+@pytest.mark.parametrize(("question", "subject"), [
+    ("MLエンジニアって副業OKの会社多い？", "副業"),  # 副業 is a word the articles use, and 会社 a part they cover
+    ("残業が少ないのはどんな企業？", "残業"),
+    ("データサイエンティストのボーナスは年収に対してどのくらい？", "ボーナス"),
+    ("Which companies let ML engineers work remote?", "work remote"),
+])
+def test_a_subject_no_part_of_the_articles_covers_abstains_by_name(advisor: Advisor, question: str, subject: str) -> None:
+    answer = advisor.ask(question)
+    assert answer.abstained and answer.citations == () and answer.retrieval.uncovered_topic == subject
+    assert f"「{subject}」" in answer.text or f'"{subject}"' in answer.text
+
+
+def test_a_subject_the_articles_leave_out_counts_only_in_the_sentence_that_asks(advisor: Advisor) -> None:
+    # Background that mentions working conditions does not make the question uncovered.
+    answer = advisor.ask("今は残業の多い会社で営業をしています。未経験からデータサイエンティストになるには何から始めればいい？")
+    assert not answer.abstained and answer.retrieval.uncovered_topic is None, answer.text
+    assert answer.citations and all(c.section_id.startswith("data_scientist#") for c in answer.citations)
 
 
 def test_a_name_in_the_background_of_a_long_message_is_not_what_it_asks(advisor: Advisor) -> None:
