@@ -62,6 +62,9 @@ def test_lead_ins_are_the_short_parents_of_subsections() -> None:
         ("Can you sum up what a data scientist is in a nutshell?", "summary"),
         ("DSの面接の質問をまとめて", "interview"),  # a more specific part wins
         ("How do the career paths of ML engineers and data scientists differ?", "career_path"),  # plural
+        ("AI PMはデモを作るとき何を使ってる？", "tools"),
+        ("How do data scientists and ML engineers work together?", "collaboration"),
+        ("Can a senior ML engineer make 15 million yen a year?", "salary"),
         # Background first, the question last: the last sentence decides.
         ("30代で経理をしています。社内のAI導入に関わりました。AI PMって一言でいうとどういう仕事ですか？", "definition"),
         ("今の会社でExcel集計をしています。DSに転職するために今できることは？", "start"),
