@@ -166,13 +166,16 @@ class AspectLexicon:
         バックエンドエンジニア」 → インフラ, sre, バックエンドエンジニア), normalised; two letters or more."""
         names: dict[str, None] = {}
         for s in sections:
-            own = normalize(s.heading)
-            if self.role_of(s) != "collaboration" or any(w in own for _, words in self._heading_words for w in words):
-                continue  # the part's own heading (「協業スタイル」), not a partner's
-            for part in re.split(r"[/／・,、（）()\s]+", normalize(strip_decorations(s.heading))):
-                if len(part) >= 2:
-                    names[part] = None
+            names.update(dict.fromkeys(self.partners_in(s)))
         return list(names)
+
+    def partners_in(self, section: Section) -> list[str]:
+        """The roles a collaboration subsection's heading names (normalised, two letters or more); none for
+        any other section or for the part's own heading (「協業スタイル」)."""
+        own = normalize(section.heading)
+        if self.role_of(section) != "collaboration" or any(w in own for _, words in self._heading_words for w in words):
+            return []
+        return [p for p in re.split(r"[/／・,、（）()\s]+", normalize(strip_decorations(section.heading))) if len(p) >= 2]
 
     def searchable(self, section: Section) -> bool:
         """False for parts no answer may use (the hashtag list)."""

@@ -212,8 +212,11 @@ class Composer:
         if answer in ("definition", "suited"):
             return self._definition(a, answering, slug, others, trace, suited=answer == "suited")
         if a.aspect is not None and a.aspect.name == "collaboration":
-            # the one subsection about the partner asked: the one whose heading names it, else the best ranked
-            named = [s for s in self._focused_sections(a, answering) if s.id not in self._leads]
+            # the one subsection about the partner asked: the one whose heading names it (「営業チームとは」 →
+            # 「ビジネス（営業・マーケティング…）部門」), else the one the topic points to, else the best ranked
+            asked = " ".join([normalize(a.topic), *a.partners])
+            named = [s for s in answering if any(p in asked for p in self.aspects.partners_in(s))] or \
+                [s for s in self._focused_sections(a, answering) if s.id not in self._leads]
             return self._prose(a, (named or answering)[:1], slug, trace)
         return self._prose(a, answering, slug, trace)
 

@@ -159,7 +159,10 @@ def test_working_together_cites_the_subsection_about_the_partner(advisor: Adviso
     assert "利用規約の策定" in body(answer)
     for question, section in (("PdMは営業やカスタマーサクセスとどう付き合えばいい？",  # the heading names the partner
                                "product_manager#ビジネス営業マーケティングカスタマーサクセス部門"),
-                              ("MLEはインフラの人とどう分担する？", "machine_learning_engineer#インフラsre-バックエンドエンジニア")):
+                              ("MLEはインフラの人とどう分担する？", "machine_learning_engineer#インフラsre-バックエンドエンジニア"),
+                              # the partner named once among many other words, which point elsewhere
+                              ("営業から「この機能作って」って毎日言われる。PMとして営業チームとはどう付き合えばいい？",
+                               "product_manager#ビジネス営業マーケティングカスタマーサクセス部門")):
         assert cited(advisor.ask(question)) == [section], question
 
 
