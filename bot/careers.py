@@ -43,6 +43,12 @@ _EN_TITLE = re.compile(
     r"|architect|director|researcher|writer|planner|programmer)s?)\b"
 )
 _EN_ARTICLE = re.compile(r"(?:a|an|the|my|our|your)\s+")
+#: A job title's ending and the name of its field: "data science" and 「データサイエンス」 name the data scientist's
+#: career as much as its title does ("torn between data science and product management").
+FIELD_OF_TITLE = (
+    ("scientist", "science"), ("engineer", "engineering"), ("manager", "management"),
+    ("サイエンティスト", "サイエンス"), ("エンジニア", "エンジニアリング"), ("マネージャー", "マネジメント"),
+)
 #: What may stand between a qualifier and the career name it qualifies (「AI|プロダクトの|PM」): at most a
 #: short noun and の/系/向け — no particle that joins two things (と, や) and no clause.
 _QUALIFIED_GAP = re.compile(r"\s*(?:[\u30a0-\u30ff\u3400-\u9fffa-z]{1,8}\s*)?(?:の|系の?|向けの?)?\s*")
@@ -78,6 +84,9 @@ def _names_of(article: Article) -> tuple[str, list[str]]:
     for name in sorted(names, key=len, reverse=True):
         for abbr in re.findall(_ABBREVIATION.format(name=re.escape(name)), text):
             names.add(abbr.strip())
+    for n in list(names):
+        names.update(n[: -len(title)] + field for title, field in FIELD_OF_TITLE
+                     if n.endswith(title) and len(n) > len(title) + 1)
     variants = set(names)
     for n in names:
         if n.isascii() and " " in n:
