@@ -93,6 +93,13 @@ def test_careers_in_order_and_how_they_were_found() -> None:
     assert follow.slugs == ("data_scientist",) and follow.careers[0].via == "context"
 
 
+def test_a_field_names_its_career() -> None:
+    a = analyze("I'm torn between data science and product management.")
+    assert a.slugs == ("data_scientist", "product_manager")
+    assert analyze("And ML engineering?", "Is data science still a good career?").slugs == ("machine_learning_engineer",)
+    assert analyze("プロダクトマネジメントの仕事って何？").slugs == ("product_manager",)
+
+
 def test_pm_after_a_conversation_about_ai_pm_means_ai_pm_first() -> None:
     a = analyze("PMの勉強にはどんなオンライン講座がありますか？", "AI PMを目指しています")
     assert a.slugs == ("ai_product_manager", "product_manager")
