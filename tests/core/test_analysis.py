@@ -65,6 +65,9 @@ def test_lead_ins_are_the_short_parents_of_subsections() -> None:
         ("AI PMはデモを作るとき何を使ってる？", "tools"),
         ("How do data scientists and ML engineers work together?", "collaboration"),
         ("Can a senior ML engineer make 15 million yen a year?", "salary"),
+        ("As a data scientist, what other roles could I move into later on?", "career_path"),
+        ("Is product management still a good career with AI around?", "outlook"),
+        ("What does a typical day look like for an AI PM?", "duties"),
         # Background first, the question last: the last sentence decides.
         ("30代で経理をしています。社内のAI導入に関わりました。AI PMって一言でいうとどういう仕事ですか？", "definition"),
         ("今の会社でExcel集計をしています。DSに転職するために今できることは？", "start"),
