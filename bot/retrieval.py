@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -60,6 +61,13 @@ KNOWN_TOPIC_COVERAGE = 0.3
 #: Latin letters (「TOEIC」, 「PMP」) or a katakana word the articles never use (「フルリモート」) in the
 #: sentence that asks still is its topic. Requiring two such words when a career is named kept 3 more
 #: in-scope test questions but answered 3 more out-of-scope ones; one word it is.
+
+
+def _written_as_name(word: str, question: str) -> bool:
+    """Whether Latin-letter ``word`` (normalised) is written in ``question`` with a capital or a digit, as names
+    and acronyms are (「SPI」, 「Figma」, 「G検定」), rather than in small letters as a plain English word is."""
+    m = re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", unicodedata.normalize("NFKC", question), re.IGNORECASE)
+    return m is None or not m.group().islower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,11 +305,11 @@ class Retriever:
         return prior
 
     def _unknown_names(self, a: QuestionAnalysis) -> list[str]:
-        """Names that the sentence asking uses and the articles never do: words in Latin letters (「TOEIC」)
-        and katakana words found nowhere in their text (「マーケター」, 「フルリモート」; a loanword is one
+        """Names that the sentence asking uses and the articles never do: words in Latin letters written as
+        names (「TOEIC」, 「Figma」; not 「tech skill」, an English word in a Japanese sentence) and katakana words found nowhere in their text (「マーケター」, 「フルリモート」; a loanword is one
         word, so its known bigrams do not make it known)."""
         asked = unknown_words(a.asked_topic, known=self.index.doc_freq.__contains__, fillers=self._not_topics)
-        names = [w for w in asked if w.isascii()]
+        names = [w for w in asked if w.isascii() and _written_as_name(w, a.question)]
         for word in _KATAKANA_WORD.findall(normalize(a.asked_topic)):
             if not self._known_katakana(word) and not any(word in f or f in word for f in self._not_topics if f):
                 names.append(word)

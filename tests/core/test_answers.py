@@ -148,6 +148,13 @@ def test_a_named_thing_the_articles_never_mention_abstains_even_under_a_template
     assert answer.abstained and answer.citations == (), answer.text
 
 
+def test_an_english_word_in_small_letters_is_how_a_question_is_put_not_a_name(advisor: Advisor) -> None:
+    plain = advisor.ask("AI PMになるのにtech skillってどこまで要る？")
+    assert not plain.abstained and "ai_product_manager#技術スキルハードスキル" in {c.section_id for c in plain.citations}
+    named = advisor.ask("AI PMになるのにTOEICのスコアはどこまで要る？")  # a name: capitals
+    assert named.abstained, named.text
+
+
 @pytest.mark.parametrize("question", ["ミドルクラスのAI PMはいくらもらえる？", "MLEはSREやバックエンドエンジニアとどう連携する？"])
 def test_a_loanword_made_of_the_articles_words_or_in_their_headings_is_known(advisor: Advisor, question: str) -> None:
     answer = advisor.ask(question)  # 「ミドル」+「クラス」; 「バックエンドエンジニア」 is a heading
