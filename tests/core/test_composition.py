@@ -218,3 +218,10 @@ def test_each_request_is_composed_with_its_own_lexicons_not_a_cached_composers(a
     bare = cited_with(None)
     assert "data_scientist#データサイエンティストになるための学習方法" in full and len(full) > len(bare)
     assert cited_with(advisor.retriever.aspects) == full and cited_with(None) == bare
+
+
+def test_an_english_question_finds_the_lines_through_the_articles_words(advisor: Advisor) -> None:
+    # "project manager" reaches 「プロジェクトマネージャー」 (synonyms.yaml): the lines that set the two apart are quoted
+    answer = advisor.ask("What's the difference between a product manager and a project manager?")
+    assert cited(answer) == ["product_manager#プロダクトマネージャーとは"]
+    assert "「予算・納期・品質（QCD）」の範囲内で完遂させる" in body(answer)
