@@ -28,7 +28,7 @@ from typing import Any
 from .aspects import Aspect, AspectLexicon, Cue
 from .careers import CareerLexicon
 from .synonyms import Synonyms
-from .text import detect_language, normalize, normalize_with_spans, terms
+from .text import as_typed, detect_language, normalize, normalize_with_spans, terms
 
 __all__ = ["Analyzer", "CareerRef", "QuestionAnalysis", "STOPWORDS", "has_topic", "is_content_term", "unknown_words"]
 
@@ -92,6 +92,8 @@ class QuestionAnalysis:
     uncovered_career: str | None = None
     #: A subject the sentence asking names and no part of the articles covers (「副業」, 「残業」), if any.
     uncovered_topic: str | None = None
+    #: A company a part given for the whole career is asked about (「メルカリ」 in 「メルカリのPdMの年収」), if any.
+    uncovered_employer: str | None = None
 
     @property
     def slugs(self) -> tuple[str, ...]:
@@ -130,6 +132,7 @@ class QuestionAnalysis:
             "search_text": self.search_text,
             "uncovered_career": self.uncovered_career,
             "uncovered_topic": self.uncovered_topic,
+            "uncovered_employer": self.uncovered_employer,
         }
 
 
@@ -175,6 +178,7 @@ class Analyzer:
         synonyms: Synonyms,
         idf: Callable[[str], float],
         partners: Sequence[str] = (),
+        employers: Sequence[str] = (),
     ) -> None:
         self.careers = careers
         self.aspects = aspects
@@ -183,6 +187,9 @@ class Analyzer:
         #: Roles the articles work with but no article covers (from their collaboration subsections).
         self.partners = tuple(sorted((p for p in partners if not careers.mentions(p)), key=len, reverse=True))
         self._fillers = sorted((w for w in aspects.fillers if w), key=len, reverse=True)
+        #: The companies the articles' employers part names, longest first (「楽天グループ」 before 「楽天」).
+        self._employers = [re.compile(rf"(?<![a-z0-9]){re.escape(e)}(?![a-z0-9])" if e.isascii() else re.escape(e))
+                           for e in sorted(dict.fromkeys(employers), key=len, reverse=True)]
 
     def analyze(self, question: str, *, history: Sequence[str] = ()) -> QuestionAnalysis:
         """The analysis of ``question`` given the earlier user turns ``history`` (oldest first)."""
@@ -249,6 +256,7 @@ class Analyzer:
             cue_terms={t: self.idf(t) for t in terms(main.word) if is_content_term(t)} if main else {},
             uncovered_career=None if refs else (self.careers.uncovered(asked) or self._partner_asked(asked, aspect)),
             uncovered_topic=self.aspects.beyond(asked_topic),
+            uncovered_employer=self._employer_asked(search_text, asked_topic, aspect),
         )
 
     def _partner_asked(self, question: str, aspect: Aspect | None) -> str | None:
@@ -261,8 +269,20 @@ class Analyzer:
             for m in re.finditer(re.escape(name), norm):
                 word_start = m.start() == 0 or not norm[m.start() - 1].isalnum()
                 if word_start and _SUBJECT_AFTER.match(norm[m.end():]):
-                    return question[spans[m.start()][0] : spans[m.end() - 1][1]]
+                    return as_typed(question, spans, m.start(), m.end())
         return None
+
+    def _employer_asked(self, question: str, asked_topic: str, aspect: Aspect | None) -> str | None:
+        """A company the articles list as an employer, named in the sentence asking about a part they give for the
+        career as a whole (「メルカリのPdMの年収」, 「Googleの面接」), as the user typed it; else None."""
+        if aspect is None or not aspect.for_the_career:
+            return None
+        pattern = next((p for p in self._employers if p.search(asked_topic)), None)
+        if pattern is None:
+            return None
+        norm, spans = normalize_with_spans(question)
+        m = pattern.search(norm)
+        return as_typed(question, spans, m.start(), m.end()) if m else pattern.search(asked_topic).group()
 
     def _unfilled(self, text: str) -> str:
         """``text`` without the fillers that say how, not what (「普通のPdMだとどう？」 has no topic of its own)."""

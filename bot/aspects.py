@@ -49,6 +49,8 @@ class Aspect:
     answer: str
     #: Only about a career: without one, 「〜って何？」 asks about a concept, not for a part of an article.
     needs_career: bool = False
+    #: Given for the career as a whole, never for one employer (a salary table, interview questions).
+    for_the_career: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,10 @@ class Cue:
     word: str
     start: int
     end: int
+
+
+#: A parenthesised list of names (「（LINEヤフー、メルカリ、リクルートなど）」).
+_LISTED = re.compile(r"[(（]([^()（）]*[、,][^()（）]*)[)）]")
 
 
 def _cue(word: str) -> tuple[str, re.Pattern[str]]:
@@ -169,6 +175,20 @@ class AspectLexicon:
             names.update(dict.fromkeys(self.partners_in(s)))
         return list(names)
 
+    def employers(self, sections: Iterable[Section]) -> list[str]:
+        """The companies the employers part names (「メガベンチャー（LINEヤフー、メルカリなど）」 → lineヤフー,
+        メルカリ), normalised; two letters or more."""
+        names: dict[str, None] = {}
+        for s in sections:
+            if self.role_of(s) != "companies":
+                continue
+            for listed in _LISTED.findall(normalize(s.text)):
+                for name in re.split(r"[、,/／]", listed):
+                    name = re.sub(r"など$", "", name.strip()).strip()
+                    if len(name) >= 2:
+                        names[name] = None
+        return list(names)
+
     def partners_in(self, section: Section) -> list[str]:
         """The roles a collaboration subsection's heading names (normalised, two letters or more); none for
         any other section or for the part's own heading (「協業スタイル」)."""
@@ -249,4 +269,5 @@ def _aspect(item: object, where: str, i: int, roles: Iterable[str]) -> Aspect:
     if units and not _words(units):
         raise KnowledgeError(where, f"aspects: {name}: units should be a list of words")
     return Aspect(name=name, cues=tuple(str(w) for w in item["cues"]), roles=tuple(answered_by),
-                  units=tuple(str(w) for w in units), answer=answer, needs_career=bool(item.get("needs_career")))
+                  units=tuple(str(w) for w in units), answer=answer, needs_career=bool(item.get("needs_career")),
+                  for_the_career=bool(item.get("for_the_career")))

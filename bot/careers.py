@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .knowledge import Article
-from .text import normalize, normalize_with_spans
+from .text import as_typed, normalize, normalize_with_spans
 
 __all__ = ["Career", "CareerLexicon", "career_title"]
 
@@ -185,7 +185,7 @@ class CareerLexicon:
                 candidates.append(m.span())
         for start, end in candidates:
             if not any(name in norm[start:end] for name in known):
-                return text[spans[start][0] : spans[end - 1][1]]
+                return as_typed(text, spans, start, end)
         return None
 
     def spans(self, text: str) -> list[tuple[str, str, int, int]]:

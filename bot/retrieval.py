@@ -116,6 +116,8 @@ class Retrieval:
     uncovered_career: str | None = None
     #: A subject the question asks about that no part of the articles covers (「副業」), if any.
     uncovered_topic: str | None = None
+    #: A company asked about where the articles speak of the whole career (「メルカリの年収」), if any.
+    uncovered_employer: str | None = None
     #: The question analysis every later step reads.
     analysis: QuestionAnalysis | None = None
     #: What ``confidence`` was computed from (``careerbot calibrate`` refits it).
@@ -168,7 +170,7 @@ class Retriever:
         )
         sections = list({p.section.id: p.section for p in index.passages}.values())
         self.analyzer = Analyzer(careers=careers, aspects=self.aspects, synonyms=self.synonyms, idf=index.idf,
-                                 partners=self.aspects.partner_roles(sections))
+                                 partners=self.aspects.partner_roles(sections), employers=self.aspects.employers(sections))
         #: Words that never make a topic unknown: fillers (「ダメ」) and synonyms of the articles' words (「スマホ」).
         self._not_topics = self.aspects.fillers | self.synonyms.words
         #: Every katakana string of three or more letters the articles use (in text or headings, normalised):
@@ -255,6 +257,7 @@ class Retriever:
             term_weights=a.terms,
             uncovered_career=a.uncovered_career,
             uncovered_topic=a.uncovered_topic,
+            uncovered_employer=a.uncovered_employer,
             analysis=a,
             evidence=evidence,
         )
@@ -358,7 +361,7 @@ class Retriever:
             english=a.language == "en",
             bonus=bool((a.careers and not english_off_template) or known_topic),
             damped=damped,
-            uncovered=bool(a.uncovered_career or a.uncovered_topic),
+            uncovered=bool(a.uncovered_career or a.uncovered_topic or a.uncovered_employer),
         )
         confidence = confidence_of(evidence, self.calibration)
         signals = {"dense": top_dense, "coverage": coverage, "unknown_words": float(len(unknown)), "confidence": confidence}

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 __all__ = [
     "normalize",
     "normalize_with_spans",
+    "as_typed",
     "strip_decorations",
     "anchor",
     "terms",
@@ -70,6 +72,12 @@ def normalize_with_spans(text: str) -> tuple[str, list[tuple[int, int]]]:
         spans.extend([(start, end)] * len(piece))
     return "".join(out), spans
 
+
+
+def as_typed(text: str, spans: Sequence[tuple[int, int]], start: int, end: int) -> str:
+    """The part of ``text`` that ``[start, end)`` of its normalised form came from (``spans`` from
+    `normalize_with_spans`): a match shown as the user typed it (「ＳＲＥ」, 「Google」)."""
+    return text[spans[start][0] : spans[end - 1][1]]
 
 def anchor(heading: str) -> str:
     """The URL anchor of a heading: cleaned, lower case, punctuation dropped, spaces as '-'.

@@ -135,6 +135,7 @@ class ExtractiveBackend:
             careers=careers,
             uncovered_career=retrieval.uncovered_career,
             uncovered_topic=retrieval.uncovered_topic,
+            uncovered_employer=retrieval.uncovered_employer,
         )
         return Answer(
             question=request.question,

@@ -29,6 +29,7 @@ SAMPLE_VARIABLES = {
         "careers": [Link(title="職種", url="https://x/a")],
         "uncovered_career": "Webエンジニア",
         "uncovered_topic": None,
+        "uncovered_employer": None,
     },
     "samples.md": {"careers": ["AIプロダクトマネージャー", "データサイエンティスト"]},
 }
@@ -171,6 +172,28 @@ def test_a_subject_no_part_of_the_articles_covers_abstains_by_name(advisor: Advi
     answer = advisor.ask(question)
     assert answer.abstained and answer.citations == () and answer.retrieval.uncovered_topic == subject
     assert f"「{subject}」" in answer.text or f'"{subject}"' in answer.text
+
+
+@pytest.mark.parametrize(("question", "employer"), [
+    ("メルカリのPdMって年収いくらもらえるの？", "メルカリ"),
+    ("Googleの機械学習エンジニアの選考って面接何回あるの？", "Google"),  # shown as typed
+    ("How much does a data scientist make at LINEヤフー?", "LINEヤフー"),
+])
+def test_one_employers_salary_or_interview_abstains_by_name(advisor: Advisor, question: str, employer: str) -> None:
+    # The salary tables and interview questions are for the career as a whole; the employers part names the company.
+    answer = advisor.ask(question)
+    assert answer.abstained and answer.citations == () and answer.retrieval.uncovered_employer == employer
+    assert f"「{employer}」" in answer.text or f'"{employer}"' in answer.text
+
+
+@pytest.mark.parametrize("question", [
+    "サイバーエージェントだとデータサイエンティストはどんなことやってるの？",  # its line among the employers says
+    "外資だとPdMの年収は高い？",  # a kind of employer, not one
+    "PdMになるならメルカリみたいな会社が候補？",  # the employers part itself
+])
+def test_an_employer_named_about_what_the_articles_say_of_it_is_answered(advisor: Advisor, question: str) -> None:
+    answer = advisor.ask(question)
+    assert not answer.abstained and answer.retrieval.uncovered_employer is None, answer.text
 
 
 def test_a_subject_the_articles_leave_out_counts_only_in_the_sentence_that_asks(advisor: Advisor) -> None:
