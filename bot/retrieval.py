@@ -309,8 +309,9 @@ class Retriever:
 
     def _unknown_names(self, a: QuestionAnalysis) -> list[str]:
         """Names that the sentence asking uses and the articles never do: words in Latin letters written as
-        names (「TOEIC」, 「Figma」; not 「tech skill」, an English word in a Japanese sentence) and katakana words found nowhere in their text (「マーケター」, 「フルリモート」; a loanword is one
-        word, so its known bigrams do not make it known)."""
+        names (「TOEIC」, 「Figma」; not 「tech skill」, an English word in a Japanese sentence) and katakana
+        words found nowhere in their text (「マーケター」, 「フルリモート」; a loanword is one word, so its
+        known bigrams do not make it known)."""
         asked = unknown_words(a.asked_topic, known=self.index.doc_freq.__contains__, fillers=self._not_topics)
         names = [w for w in asked if w.isascii() and _written_as_name(w, a.question)]
         for word in _KATAKANA_WORD.findall(normalize(a.asked_topic)):
