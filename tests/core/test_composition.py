@@ -225,3 +225,10 @@ def test_an_english_question_finds_the_lines_through_the_articles_words(advisor:
     answer = advisor.ask("What's the difference between a product manager and a project manager?")
     assert cited(answer) == ["product_manager#プロダクトマネージャーとは"]
     assert "「予算・納期・品質（QCD）」の範囲内で完遂させる" in body(answer)
+
+
+def test_a_word_only_one_line_holds_points_to_that_line(advisor: Advisor) -> None:
+    # 「部下」 is in one line of the articles: the soft skill that answers the worry, beside who fits
+    answer = advisor.ask("UIデザイナー3年目です。部下を持ったことは一度もありません。こんな自分でもプロダクトマネージャーは向いている？")
+    assert "product_manager#組織管理スキルソフトスキル" in cited(answer)
+    assert "権限なきリーダーシップ" in body(answer)
