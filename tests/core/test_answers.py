@@ -196,6 +196,19 @@ def test_an_employer_named_about_what_the_articles_say_of_it_is_answered(advisor
     assert not answer.abstained and answer.retrieval.uncovered_employer is None, answer.text
 
 
+def test_an_english_question_about_a_covered_career_is_answered_however_it_is_put(advisor: Advisor) -> None:
+    # no cue word of any part ("on a PdM's plate"): answered from the career's article, not abstained
+    for question, slug in (("What's the top of the ladder for an AI PM, and then what?", "ai_product_manager"),
+                           ("Is the PdM job going to disappear now that AI writes code?", "product_manager")):
+        answer = advisor.ask(question)
+        assert not answer.abstained and {c.section_id.split("#")[0] for c in answer.citations} == {slug}, question
+    answer = advisor.ask("What's on a PdM's plate in a normal week? Do they write the specs themselves?")
+    assert "product_manager#主な業務" in {c.section_id for c in answer.citations}
+    for question in ("What's the average age of machine learning engineers in Japan?",
+                     "Can I get a work visa in Japan as a foreign ML engineer?"):
+        assert advisor.ask(question).abstained, question  # what the articles leave out, by name
+
+
 def test_a_subject_the_articles_leave_out_counts_only_in_the_sentence_that_asks(advisor: Advisor) -> None:
     # Background that mentions working conditions does not make the question uncovered.
     answer = advisor.ask("今は残業の多い会社で営業をしています。未経験からデータサイエンティストになるには何から始めればいい？")
