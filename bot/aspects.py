@@ -103,7 +103,7 @@ class AspectLexicon:
         self.roles = tuple(roles)
         #: Words that say how, not what (「ダメ」, 「結局」): never the topic of a question.
         self.fillers = frozenset(normalize(w) for w in fillers)
-        #: Subjects no part of the template covers (「残業」, 「副業」, "remote"): a question asking about one is not answered.
+        #: Subjects no part of the template covers (「残業」, 「副業」): a question asking about one is not answered.
         self._beyond = [_cue(w) for w in beyond if str(w).strip()]
         self.aspects = tuple(aspects)
         self._role = {r.name: r for r in self.roles}
@@ -130,7 +130,8 @@ class AspectLexicon:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise KnowledgeError(where, "an aspects file is a mapping with roles, aspects, positions, beyond and fillers")
+            raise KnowledgeError(
+                where, "an aspects file is a mapping with roles, aspects, positions, beyond and fillers")
         roles = [_role(item, where, i) for i, item in enumerate(_list(data, "roles", where), 1)]
         names = {r.name for r in roles}
         aspects = [_aspect(item, where, i, names) for i, item in enumerate(_list(data, "aspects", where), 1)]
@@ -195,7 +196,8 @@ class AspectLexicon:
         own = normalize(section.heading)
         if self.role_of(section) != "collaboration" or any(w in own for _, words in self._heading_words for w in words):
             return []
-        return [p for p in re.split(r"[/／・,、（）()\s]+", normalize(strip_decorations(section.heading))) if len(p) >= 2]
+        parts = re.split(r"[/／・,、（）()\s]+", normalize(strip_decorations(section.heading)))
+        return [p for p in parts if len(p) >= 2]
 
     def searchable(self, section: Section) -> bool:
         """False for parts no answer may use (the hashtag list)."""
@@ -215,7 +217,7 @@ class AspectLexicon:
         return found
 
     def beyond(self, text: str) -> str | None:
-        """The first subject in ``text`` that no part of the template covers (normalised: 「副業」, "remote"), else None."""
+        """The first subject in ``text`` no part of the template covers (normalised: 「副業」, "work remote"), else None."""
         norm = normalize(text)
         found = [(m.start(), m.group()) for _, pattern in self._beyond if (m := pattern.search(norm))]
         return min(found)[1] if found else None
