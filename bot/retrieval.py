@@ -114,10 +114,6 @@ class Retrieval:
     term_weights: dict[str, float] = field(default_factory=dict)
     #: A job title the question asks about that no article covers (「Webエンジニア」), if any.
     uncovered_career: str | None = None
-    #: A subject the question asks about that no part of the articles covers (「副業」), if any.
-    uncovered_topic: str | None = None
-    #: A company asked about where the articles speak of the whole career (「メルカリの年収」), if any.
-    uncovered_employer: str | None = None
     #: The question analysis every later step reads.
     analysis: QuestionAnalysis | None = None
     #: What ``confidence`` was computed from (``careerbot calibrate`` refits it).
@@ -253,8 +249,6 @@ class Retriever:
             signals=signals,
             term_weights=a.terms,
             uncovered_career=a.uncovered_career,
-            uncovered_topic=a.uncovered_topic,
-            uncovered_employer=a.uncovered_employer,
             analysis=a,
             evidence=evidence,
         )

@@ -119,6 +119,7 @@ class ExtractiveBackend:
     def abstain(self, request: AnswerRequest) -> Answer:
         """The "not covered" answer: nearest sections and the careers the knowledge base has."""
         retrieval = request.retrieval
+        analysis = retrieval.analysis
         kb = request.knowledge
         seen: set[str] = set()
         suggestions: list[Link] = []
@@ -134,8 +135,8 @@ class ExtractiveBackend:
             suggestions=suggestions,
             careers=careers,
             uncovered_career=retrieval.uncovered_career,
-            uncovered_topic=retrieval.uncovered_topic,
-            uncovered_employer=retrieval.uncovered_employer,
+            uncovered_topic=analysis.uncovered_topic if analysis else None,
+            uncovered_employer=analysis.uncovered_employer if analysis else None,
         )
         return Answer(
             question=request.question,

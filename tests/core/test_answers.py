@@ -35,6 +35,12 @@ SAMPLE_VARIABLES = {
 }
 
 
+def assert_abstains_naming(answer: Answer, name: str) -> None:
+    """The answer abstains, cites nothing, and names ``name`` as the user typed it."""
+    assert answer.abstained and answer.citations == (), answer.text
+    assert f"「{name}」" in answer.text or f'"{name}"' in answer.text
+
+
 def test_every_template_renders_in_both_languages() -> None:
     library = PromptLibrary(folder=PROMPTS)
     names = library.names()
@@ -128,8 +134,8 @@ def test_an_abstention_says_so_and_suggests_the_nearest_topics(advisor: Advisor)
 )
 def test_a_neighbouring_career_that_has_no_article_abstains_by_name(advisor: Advisor, question: str, career: str) -> None:
     answer = advisor.ask(question)
-    assert answer.abstained and answer.citations == () and answer.retrieval.uncovered_career == career
-    assert f"「{career}」" in answer.text or f'"{career}"' in answer.text
+    assert_abstains_naming(answer, career)
+    assert answer.retrieval.uncovered_career == career
 
 
 @pytest.mark.parametrize("question", ["エンジニアからPMになるには？", "インフラのスキルは必要？", "MLEはSREとどう連携する？"])
@@ -170,8 +176,8 @@ def test_a_loanword_made_of_the_articles_words_or_in_their_headings_is_known(adv
 ])
 def test_a_subject_no_part_of_the_articles_covers_abstains_by_name(advisor: Advisor, question: str, subject: str) -> None:
     answer = advisor.ask(question)
-    assert answer.abstained and answer.citations == () and answer.retrieval.uncovered_topic == subject
-    assert f"「{subject}」" in answer.text or f'"{subject}"' in answer.text
+    assert_abstains_naming(answer, subject)
+    assert answer.retrieval.analysis.uncovered_topic == subject
 
 
 @pytest.mark.parametrize(("question", "employer"), [
@@ -182,8 +188,8 @@ def test_a_subject_no_part_of_the_articles_covers_abstains_by_name(advisor: Advi
 def test_one_employers_salary_or_interview_abstains_by_name(advisor: Advisor, question: str, employer: str) -> None:
     # The salary tables and interview questions are for the career as a whole; the employers part names the company.
     answer = advisor.ask(question)
-    assert answer.abstained and answer.citations == () and answer.retrieval.uncovered_employer == employer
-    assert f"「{employer}」" in answer.text or f'"{employer}"' in answer.text
+    assert_abstains_naming(answer, employer)
+    assert answer.retrieval.analysis.uncovered_employer == employer
 
 
 @pytest.mark.parametrize("question", [
@@ -193,7 +199,7 @@ def test_one_employers_salary_or_interview_abstains_by_name(advisor: Advisor, qu
 ])
 def test_an_employer_named_about_what_the_articles_say_of_it_is_answered(advisor: Advisor, question: str) -> None:
     answer = advisor.ask(question)
-    assert not answer.abstained and answer.retrieval.uncovered_employer is None, answer.text
+    assert not answer.abstained and answer.retrieval.analysis.uncovered_employer is None, answer.text
 
 
 def test_an_english_question_about_a_covered_career_is_answered_however_it_is_put(advisor: Advisor) -> None:
@@ -212,7 +218,7 @@ def test_an_english_question_about_a_covered_career_is_answered_however_it_is_pu
 def test_a_subject_the_articles_leave_out_counts_only_in_the_sentence_that_asks(advisor: Advisor) -> None:
     # Background that mentions working conditions does not make the question uncovered.
     answer = advisor.ask("今は残業の多い会社で営業をしています。未経験からデータサイエンティストになるには何から始めればいい？")
-    assert not answer.abstained and answer.retrieval.uncovered_topic is None, answer.text
+    assert not answer.abstained and answer.retrieval.analysis.uncovered_topic is None, answer.text
     assert answer.citations and all(c.section_id.startswith("data_scientist#") for c in answer.citations)
 
 
