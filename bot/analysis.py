@@ -74,6 +74,8 @@ class QuestionAnalysis:
     partners: tuple[str, ...] = ()
     aspect: Aspect | None = None
     aspect_cue: str | None = None
+    #: When no cue named the aspect and its meaning did: the example question it came nearest (`bot.aspect_examples`).
+    aspect_example: str | None = None
     #: Another part the same sentence asks about (「外資だと年収は高い？」: employers beside salary).
     also: Aspect | None = None
     comparison: bool = False
@@ -120,6 +122,7 @@ class QuestionAnalysis:
             "partners": list(self.partners),
             "aspect": self.aspect.name if self.aspect else None,
             "aspect_cue": self.aspect_cue,
+            "aspect_example": self.aspect_example,
             "also": self.also.name if self.also else None,
             "answer_type": self.answer_type,
             "roles": list(self.roles),

@@ -51,6 +51,8 @@ class Aspect:
     needs_career: bool = False
     #: Given for the career as a whole, never for one employer (a salary table, interview questions).
     for_the_career: bool = False
+    #: Questions that ask about this, for recognising it by meaning when no cue word is used.
+    examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +272,9 @@ def _aspect(item: object, where: str, i: int, roles: Iterable[str]) -> Aspect:
     units = item.get("units", [])
     if units and not _words(units):
         raise KnowledgeError(where, f"aspects: {name}: units should be a list of words")
+    examples = item.get("examples", [])
+    if examples and not _words(examples):
+        raise KnowledgeError(where, f"aspects: {name}: examples should be a list of questions")
     return Aspect(name=name, cues=tuple(str(w) for w in item["cues"]), roles=tuple(answered_by),
                   units=tuple(str(w) for w in units), answer=answer, needs_career=bool(item.get("needs_career")),
-                  for_the_career=bool(item.get("for_the_career")))
+                  for_the_career=bool(item.get("for_the_career")), examples=tuple(str(q) for q in examples))

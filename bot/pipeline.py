@@ -186,6 +186,7 @@ class Advisor:
                 setting=None if cosines[0] is None or cosines[1] is None else (cosines[0], cosines[1]),
             ),
         )
+        retriever.by_meaning.prepare()
         return _Snapshot(
             knowledge=report.knowledge,
             index=report.index,

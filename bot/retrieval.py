@@ -31,11 +31,12 @@ import re
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .analysis import Analyzer, QuestionAnalysis, is_content_term, unknown_words
+from .aspect_examples import AspectsByMeaning
 from .aspects import AspectLexicon, lead_sections
 from .calibration import Calibration, Evidence, confidence_of, resolve_calibration
 from .careers import CareerLexicon
@@ -164,6 +165,8 @@ class Retriever:
         self.calibration = calibration or resolve_calibration(
             embedder_id=embedder.id, stored=index.calibration, shipped=getattr(embedder, "calibration", None)
         )
+        #: What a question that names a career but no part asks about, recognised by meaning.
+        self.by_meaning = AspectsByMeaning(aspects=self.aspects.aspects, embedder=embedder, calibration=self.calibration)
         sections = list({p.section.id: p.section for p in index.passages}.values())
         self.analyzer = Analyzer(careers=careers, aspects=self.aspects, synonyms=self.synonyms, idf=index.idf,
                                  partners=self.aspects.partner_roles(sections), employers=self.aspects.employers(sections))
@@ -211,6 +214,8 @@ class Retriever:
 
         t1 = time.perf_counter()
         vectors = self.embedder.embed_queries([query, *topics])
+        if a.aspect is None and a.careers and (found := self.by_meaning.recognise(vectors[0])):
+            a = replace(a, aspect=found[0], aspect_example=found[1])
         t2 = time.perf_counter()
         lex = self.index.lexical_scores(self._query_terms(f"{query} {expansion}"))
         pool = self._candidates(vectors[0], lex, careers, a)
@@ -345,7 +350,8 @@ class Retriever:
         known_topic = a.language == "ja" and bool(a.terms) and not unknown and coverage >= KNOWN_TOPIC_COVERAGE
         # An English question about no career and no part of the template: meaning alone cannot tell
         # "a Python script that scrapes a site" from what the articles say about Python.
-        damped = int(a.language == "ja" and ((a.aspect is None and bool(unknown)) or bool(self._unknown_names(a))))
+        # (A part recognised by meaning alone is no such word: it is what the question is nearest to.)
+        damped = int(a.language == "ja" and ((a.aspect_cue is None and bool(unknown)) or bool(self._unknown_names(a))))
         damped += int(a.language == "en" and a.aspect is None and not a.careers)
         evidence = Evidence(
             dense=float(top_dense),

@@ -166,6 +166,8 @@ def _analysis_line(analysis: dict[str, Any]) -> str:
     parts = [f"careers {careers}", f"aspect {analysis.get('aspect') or 'none'}"]
     if analysis.get("aspect_cue"):
         parts[-1] += f" (cue 「{analysis['aspect_cue']}」)"
+    elif analysis.get("aspect_example"):
+        parts[-1] += f" (by meaning, like 「{analysis['aspect_example']}」)"
     parts.append(f"answer type {analysis.get('answer_type') or 'prose'}")
     if analysis.get("comparison"):
         parts.append("comparison")

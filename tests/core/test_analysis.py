@@ -203,6 +203,8 @@ def test_a_malformed_aspects_file_names_the_file_and_the_field(tmp_path: Path) -
         ("roles: []\naspects:\n  - {name: x, cues: [a], roles: [nowhere]}\n", "roles should be a list of the roles"),
         ("fillers: {a: 1}\n", "fillers: should be a list"),
         ("beyond: 残業\n", "beyond: should be a list"),
+        ("roles: [{name: x, headings: [x]}]\naspects:\n  - {name: x, cues: [a], examples: 年収は？}\n",
+         "x: examples should be a list of questions"),
     ]:
         bad.write_text(text, encoding="utf-8")
         with pytest.raises(KnowledgeError, match=message) as info:

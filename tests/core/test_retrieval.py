@@ -86,3 +86,30 @@ def test_a_follow_up_without_a_topic_keeps_the_conversations_topic(advisor: Advi
 def test_a_follow_up_with_its_own_topic_is_searched_for_that_topic(advisor: Advisor) -> None:
     top = top_section(advisor, "将来性はある？", ("AI PMのキャリアパスを知りたい",))
     assert top == "ai_product_manager#ai-product-managerの将来展望と重要性の高まり"
+
+
+@pytest.mark.parametrize(
+    ("question", "aspect", "section"),
+    [
+        ("PdMを2行で説明して", "summary", "product_manager#まとめ"),
+        ("Will PdMs still be needed ten years from now?", "outlook",
+         "product_manager#プロダクトマネージャーの将来展望と重要性の高まり"),
+    ],
+)
+def test_a_question_that_names_no_part_is_steered_by_its_meaning(
+    advisor: Advisor, question: str, aspect: str, section: str
+) -> None:
+    assert advisor.retriever.analyze(question).aspect is None  # no cue word: the lexicon alone cannot tell
+    retrieval = advisor.retriever.search(question)
+    assert retrieval.analysis is not None and retrieval.analysis.aspect is not None
+    assert retrieval.analysis.aspect.name == aspect and retrieval.analysis.aspect_cue is None
+    assert retrieval.analysis.aspect_example in retrieval.analysis.aspect.examples
+    assert retrieval.hits[0].passage.section.id == section
+
+
+def test_meaning_steers_neither_a_question_with_a_cue_nor_one_about_no_career(advisor: Advisor) -> None:
+    cued = advisor.retriever.search("PdMの年収を2行で")
+    assert cued.analysis is not None and cued.analysis.aspect is not None
+    assert cued.analysis.aspect.name == "salary" and cued.analysis.aspect_example is None
+    no_career = advisor.retriever.search("2行で説明して")
+    assert no_career.analysis is not None and no_career.analysis.aspect is None
