@@ -169,7 +169,8 @@ class Retriever:
         self.by_meaning = AspectsByMeaning(aspects=self.aspects.aspects, embedder=embedder, calibration=self.calibration)
         sections = list({p.section.id: p.section for p in index.passages}.values())
         self.analyzer = Analyzer(careers=careers, aspects=self.aspects, synonyms=self.synonyms, idf=index.idf,
-                                 partners=self.aspects.partner_roles(sections), employers=self.aspects.employers(sections))
+                                 partners=self.aspects.partner_roles(sections),
+                                 employers=[n for e in self.aspects.employers(sections) for n in (e, *self.synonyms.of(e))])
         #: Words that never make a topic unknown: fillers (「ダメ」) and synonyms of the articles' words (「スマホ」).
         self._not_topics = self.aspects.fillers | self.synonyms.words
         #: Every katakana string of three or more letters the articles use (in text or headings, normalised):

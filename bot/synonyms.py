@@ -47,6 +47,11 @@ class Synonyms:
         """Every word of every group (normalised): words the knowledge base knows, if not in the articles' own text."""
         return frozenset(w for g in self.groups for w in g)
 
+    def of(self, word: str) -> list[str]:
+        """Every other word of the groups that hold ``word`` (normalised): 「メルカリ」 → ["mercari"]."""
+        w = normalize(word).strip()
+        return [x for g in self.groups if w in g for x in g if x != w]
+
     def expansions(self, text: str) -> list[str]:
         """The first word (the articles' word) of every group ``text`` touches but does not contain.
 

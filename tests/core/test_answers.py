@@ -184,6 +184,7 @@ def test_a_subject_no_part_of_the_articles_covers_abstains_by_name(advisor: Advi
     ("メルカリのPdMって年収いくらもらえるの？", "メルカリ"),
     ("Googleの機械学習エンジニアの選考って面接何回あるの？", "Google"),  # shown as typed
     ("How much does a data scientist make at LINEヤフー?", "LINEヤフー"),
+    ("What's the salary band for a senior PdM at Mercari?", "Mercari"),  # as English writes メルカリ (synonyms)
 ])
 def test_one_employers_salary_or_interview_abstains_by_name(advisor: Advisor, question: str, employer: str) -> None:
     # The salary tables and interview questions are for the career as a whole; the employers part names the company.
@@ -196,6 +197,7 @@ def test_one_employers_salary_or_interview_abstains_by_name(advisor: Advisor, qu
     "サイバーエージェントだとデータサイエンティストはどんなことやってるの？",  # its line among the employers says
     "外資だとPdMの年収は高い？",  # a kind of employer, not one
     "PdMになるならメルカリみたいな会社が候補？",  # the employers part itself
+    "Does Mercari hire product managers?",
 ])
 def test_an_employer_named_about_what_the_articles_say_of_it_is_answered(advisor: Advisor, question: str) -> None:
     answer = advisor.ask(question)
