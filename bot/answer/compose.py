@@ -6,7 +6,8 @@ of its decisions for the eval report. Per answer type (`bot.aspects`):
 
 - ``table``: the rows the question's topic points to (「シニア」 → the senior
   row), else the whole table; the top or first row for 「最高で」 / 「新卒」.
-- ``list``: the items the topic points to, in full; else every item's title.
+- ``list``: the items the topic points to, in full; else every item's title
+  (the main work's items each with its first line: the title alone does not say what one does).
 - ``steps``: a ladder in order up to the rung asked (all of it for 「最終的に」);
   learning steps in order, each with its aim; for 「未経験から」 also the
   article's own lines about starting out.
@@ -271,6 +272,11 @@ class Composer:
                 trace.append(f"{section.id}: its summary and the items asked about, in full ({len(intro)} + {len(chosen)})")
                 groups.append(Group(section=section, units=tuple(detail), career=slug))
             else:
+                if a.aspect is not None and a.aspect.name == "duties":  # 「毎日何してる？」: what each involves
+                    detail = [u.text for u in intro] + [self._detail(units, u, a) for u in items]
+                    trace.append(f"{section.id}: its summary and every item with its first line ({len(intro)} + {len(items)})")
+                    groups.append(Group(section=section, units=tuple(detail), career=slug))
+                    continue
                 trace.append(f"{section.id}: its summary and every item's title ({len(intro)} + {len(items)})")
                 groups.append(self._group(section, intro + items, slug))
         return groups

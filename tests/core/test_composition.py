@@ -68,6 +68,13 @@ def test_a_day_in_the_life_lists_every_duty(advisor: Advisor) -> None:
         assert duty in body(answer)
 
 
+def test_the_main_work_says_what_each_duty_involves(advisor: Advisor) -> None:
+    # An item's title alone (「データ戦略の立案と獲得」) does not say what one does: each comes with its first line.
+    text = body(advisor.ask("AI PMって普段どんな仕事してるの？"))
+    assert "データ戦略の立案と獲得 — AIの性能はデータの質と量に依存します。" in text
+    assert "モデルの評価指標（KPI）の定義 — ビジネス上の成功指標" in text
+
+
 def test_books_are_every_book_with_its_publisher(advisor: Advisor) -> None:
     answer = advisor.ask("AI PMになるにはどんな本で勉強すればいい？")
     for book in ("『仕事ではじめる機械学習』（オライリー・ジャパン）", "『AIデザインパターン』（技術評論社）",
