@@ -215,9 +215,9 @@ class Retriever:
 
         t1 = time.perf_counter()
         vectors = self.embedder.embed_queries([query, *topics])
+        t2 = time.perf_counter()
         if a.aspect is None and a.careers and (found := self.by_meaning.recognise(vectors[0])):
             a = replace(a, aspect=found[0], aspect_example=found[1])
-        t2 = time.perf_counter()
         lex = self.index.lexical_scores(self._query_terms(f"{query} {expansion}"))
         pool = self._candidates(vectors[0], lex, careers, a)
         base = self._evidence(pool, vectors[0], lex)
@@ -349,10 +349,11 @@ class Retriever:
         coverage = sum(w for t, w in weights.items() if t in found) / total if total else 0.0
         unknown = unknown_words(a.asked_topic or a.topic, known=self.index.doc_freq.__contains__, fillers=self._not_topics)
         known_topic = a.language == "ja" and bool(a.terms) and not unknown and coverage >= KNOWN_TOPIC_COVERAGE
+        # A Japanese question whose words name no part (one recognised by meaning is only what the question is
+        # nearest to) and use words the articles never do, or that names what they never name.
+        damped = int(a.language == "ja" and ((a.aspect_cue is None and bool(unknown)) or bool(self._unknown_names(a))))
         # An English question about no career and no part of the template: meaning alone cannot tell
         # "a Python script that scrapes a site" from what the articles say about Python.
-        # (A part recognised by meaning alone is no such word: it is what the question is nearest to.)
-        damped = int(a.language == "ja" and ((a.aspect_cue is None and bool(unknown)) or bool(self._unknown_names(a))))
         damped += int(a.language == "en" and a.aspect is None and not a.careers)
         evidence = Evidence(
             dense=float(top_dense),
