@@ -8,7 +8,8 @@ of its decisions for the eval report. Per answer type (`bot.aspects`):
   row), else the whole table; the top or first row for 「最高で」 / 「新卒」.
 - ``list``: the items the topic points to, in full; else every item's title
   (the main work's items each with its first line: the title alone does not say what one does).
-- ``steps``: a ladder in order up to the rung asked (all of it for 「最終的に」);
+- ``steps``: a ladder in order up to the rung asked (all of it for 「最終的に」), then
+  the part's closing lines on where else the path leads;
   learning steps in order, each with its aim; for 「未経験から」 also the
   article's own lines about starting out.
 - ``lines``: every line of the part marked by the aspect's words (every book
@@ -54,6 +55,8 @@ MAX_FOCUSED_ITEMS = 3
 #: A topic term this rare (idf) that a retrieved unit outside the part asked about holds names what is asked.
 ANCHOR_IDF = 3.5
 MAX_INTRO = 2
+#: The lines after a career ladder quoted with it (where else the path leads).
+MAX_CLOSING = 2
 #: In ``prose``, a unit is quoted when it scores this share of the best unit; a further section when its
 #: best unit reaches SECTION_SHARE of the best section's.
 UNIT_SHARE = 0.75
@@ -316,7 +319,13 @@ class Composer:
                 trace.append(f"{ladder.id}: the ladder up to the rung asked ({len(rows)} rows)")
             else:
                 trace.append(f"{ladder.id}: the whole ladder ({len(rows)} rows)")
-            groups.append(self._group(ladder, rows, slug))
+            # the part's closing lines: where else the path leads (「このほか…へ転身する道」), beside the ladder's rungs
+            units = section_units(ladder)
+            after = [u for u in units if u.kind == "sentence" and u.parent is None
+                     and u.order > max(r.order for r in units if r.kind == "row")][:MAX_CLOSING]
+            if after:
+                trace.append(f"{ladder.id}: and where else it leads ({len(after)})")
+            groups.append(self._group(ladder, rows + after, slug))
         if learning:  # every step with its aim; a step the topic names (「ポートフォリオ」), in full
             trace.append(f"{slug}: the learning steps in order ({len(learning)}; {len(asked)} in full)")
             for s in learning:

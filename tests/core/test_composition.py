@@ -108,6 +108,13 @@ def test_the_career_path_goes_up_to_the_top(advisor: Advisor) -> None:
     assert "CPO / CPTO" in body(answer) and "アソシエイトAI PM" in body(answer)
 
 
+def test_the_career_path_says_where_else_it_leads_beside_the_ladder(advisor: Advisor) -> None:
+    # The ladder is one way up; the part's closing lines name the sideways moves (「…への転身」).
+    text = body(advisor.ask("As a data scientist, which other jobs could I move into later?"))
+    assert "CDO（最高データ責任者）" in text  # the ladder, to its top
+    assert "本番システムの実装に強い関心があれば機械学習エンジニア" in text
+
+
 def test_a_rung_asked_about_shows_the_ladder_up_to_the_next_one(advisor: Advisor) -> None:
     answer = advisor.ask("MLエンジニアのシニアの次は？")
     text = body(answer)
