@@ -36,6 +36,11 @@ class AspectsByMeaning:
     def __init__(self, *, aspects: Sequence[Aspect], embedder: Embedder, calibration: Calibration,
                  margin: float = CLEAR_MARGIN) -> None:
         self._pairs = [(a, q) for a in aspects for q in a.examples]
+        #: The positions in ``_pairs`` of each aspect's examples.
+        by_aspect: dict[str, list[int]] = {}
+        for i, (aspect, _) in enumerate(self._pairs):
+            by_aspect.setdefault(aspect.name, []).append(i)
+        self._groups = [np.asarray(ids) for ids in by_aspect.values()]
         self._embedder = embedder
         self.margin = margin * (calibration.cosine_high - calibration.cosine_low)
         self._vectors: np.ndarray | None = None
@@ -46,6 +51,8 @@ class AspectsByMeaning:
         self._example_vectors()
 
     def _example_vectors(self) -> np.ndarray:
+        if self._vectors is not None:  # set once; no lock once it is
+            return self._vectors
         with self._lock:
             if self._vectors is None:
                 self._vectors = self._embedder.embed_queries([q for _, q in self._pairs])
@@ -56,13 +63,9 @@ class AspectsByMeaning:
         if not self._pairs:
             return None
         cosines = self._example_vectors() @ query_vector
-        by_aspect: dict[str, list[int]] = {}
-        for i, (aspect, _) in enumerate(self._pairs):
-            by_aspect.setdefault(aspect.name, []).append(i)
-        ranked = sorted(((float(cosines[ids].mean()), ids) for ids in by_aspect.values()),
-                        key=lambda pair: -pair[0])
+        ranked = sorted(((float(cosines[ids].mean()), ids) for ids in self._groups), key=lambda pair: -pair[0])
         if len(ranked) > 1 and ranked[0][0] - ranked[1][0] < self.margin:
             return None
         ids = ranked[0][1]
-        aspect, example = self._pairs[max(ids, key=lambda i: cosines[i])]
+        aspect, example = self._pairs[int(ids[np.argmax(cosines[ids])])]
         return aspect, example

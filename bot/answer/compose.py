@@ -270,18 +270,16 @@ class Composer:
             picked = self._focused(a, items + [u for u in units if u.parent is not None])
             if picked:
                 heads = list(dict.fromkeys(u.order if u.parent is None else u.parent for u in picked))
-                chosen = [u for u in units if u.order in heads[:MAX_FOCUSED_ITEMS]]
-                detail = [u.text for u in intro] + [self._detail(units, u, a) for u in chosen]
-                trace.append(f"{section.id}: its summary and the items asked about, in full ({len(intro)} + {len(chosen)})")
-                groups.append(Group(section=section, units=tuple(detail), career=slug))
+                chosen, how = [u for u in units if u.order in heads[:MAX_FOCUSED_ITEMS]], "the items asked about, in full"
+            elif a.aspect is not None and a.aspect.name == "duties":  # 「毎日何してる？」: what each involves
+                chosen, how = items, "every item with its first line"
             else:
-                if a.aspect is not None and a.aspect.name == "duties":  # 「毎日何してる？」: what each involves
-                    detail = [u.text for u in intro] + [self._detail(units, u, a) for u in items]
-                    trace.append(f"{section.id}: its summary and every item with its first line ({len(intro)} + {len(items)})")
-                    groups.append(Group(section=section, units=tuple(detail), career=slug))
-                    continue
                 trace.append(f"{section.id}: its summary and every item's title ({len(intro)} + {len(items)})")
                 groups.append(self._group(section, intro + items, slug))
+                continue
+            detail = [u.text for u in intro] + [self._detail(units, u, a) for u in chosen]
+            trace.append(f"{section.id}: its summary and {how} ({len(intro)} + {len(chosen)})")
+            groups.append(Group(section=section, units=tuple(detail), career=slug))
         return groups
 
     def _steps(self, a: QuestionAnalysis, sections: list[Section], slug: str, trace: list[str]) -> list[Group]:
@@ -311,7 +309,11 @@ class Composer:
                     trace.append(f"{s.id}: lines about starting out ({len(lines[:3])})")
                     groups.append(self._group(s, lines[:3], slug))
         if ladder is not None and (not learning or a.aspect is not None and a.aspect.name == "career_path"):
-            rows = [u for u in section_units(ladder) if u.kind == "row"]
+            units = section_units(ladder)
+            rows = [u for u in units if u.kind == "row"]
+            # the part's closing lines: where else the path leads (「このほか…へ転身する道」), beside the ladder's rungs
+            after = [u for u in units if u.kind == "sentence" and u.parent is None
+                     and u.order > rows[-1].order][:MAX_CLOSING]
             rung = self._focused(a, rows)
             if rung and a.position != "top":
                 last = max(rows.index(u) for u in rung)
@@ -319,10 +321,6 @@ class Composer:
                 trace.append(f"{ladder.id}: the ladder up to the rung asked ({len(rows)} rows)")
             else:
                 trace.append(f"{ladder.id}: the whole ladder ({len(rows)} rows)")
-            # the part's closing lines: where else the path leads (「このほか…へ転身する道」), beside the ladder's rungs
-            units = section_units(ladder)
-            after = [u for u in units if u.kind == "sentence" and u.parent is None
-                     and u.order > max(r.order for r in units if r.kind == "row")][:MAX_CLOSING]
             if after:
                 trace.append(f"{ladder.id}: and where else it leads ({len(after)})")
             groups.append(self._group(ladder, rows + after, slug))
