@@ -182,6 +182,7 @@ class Analyzer:
         idf: Callable[[str], float],
         partners: Sequence[str] = (),
         employers: Sequence[str] = (),
+        unnamed_places: Sequence[str] = (),
     ) -> None:
         self.careers = careers
         self.aspects = aspects
@@ -193,6 +194,8 @@ class Analyzer:
         #: The companies the articles' employers part names, longest first (「楽天グループ」 before 「楽天」).
         self._employers = [re.compile(rf"(?<![a-z0-9]){re.escape(e)}(?![a-z0-9])" if e.isascii() else re.escape(e))
                            for e in sorted(dict.fromkeys(employers), key=len, reverse=True)]
+        #: The lexicon's places the articles never name (normalised): what they say holds for Japan and Tokyo.
+        self.unnamed_places = frozenset(unnamed_places)
 
     def analyze(self, question: str, *, history: Sequence[str] = ()) -> QuestionAnalysis:
         """The analysis of ``question`` given the earlier user turns ``history`` (oldest first)."""
@@ -258,7 +261,7 @@ class Analyzer:
             terms=weights,
             cue_terms={t: self.idf(t) for t in terms(main.word) if is_content_term(t)} if main else {},
             uncovered_career=None if refs else (self.careers.uncovered(asked) or self._partner_asked(asked, aspect)),
-            uncovered_topic=self.aspects.beyond(asked_topic),
+            uncovered_topic=self.aspects.beyond(asked_topic) or self._place_asked(asked, asked_topic),
             uncovered_employer=self._employer_asked(search_text, asked_topic, aspect),
         )
 
@@ -274,6 +277,16 @@ class Analyzer:
                 if word_start and _SUBJECT_AFTER.match(norm[m.end():]):
                     return as_typed(question, spans, m.start(), m.end())
         return None
+
+    def _place_asked(self, question: str, asked_topic: str) -> str | None:
+        """The first place the sentence asking names that the articles never do (「福岡」, "Singapore"), as the
+        user typed it; else None."""
+        place = next((p for p in self.aspects.places_in(asked_topic) if p in self.unnamed_places), None)
+        if place is None:
+            return None
+        norm, spans = normalize_with_spans(question)
+        at = norm.find(place)
+        return as_typed(question, spans, at, at + len(place)) if at >= 0 else place
 
     def _employer_asked(self, question: str, asked_topic: str, aspect: Aspect | None) -> str | None:
         """A company the articles list as an employer, named in the sentence asking about a part they give for the

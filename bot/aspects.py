@@ -90,6 +90,17 @@ def _pattern(word: str) -> re.Pattern[str]:
     return re.compile(escaped)
 
 
+def _place_pattern(word: str) -> re.Pattern[str]:
+    """A place name as a pattern: a katakana one only as a whole word (「インド」 is not in 「マインド」)."""
+    if word and all(_is_katakana(ch) for ch in word):
+        return re.compile(rf"(?<![\u30a1-\u30fa\u30fc]){re.escape(word)}(?![\u30a1-\u30fa\u30fc])")
+    return _pattern(word)
+
+
+def _is_katakana(ch: str) -> bool:
+    return "\u30a1" <= ch <= "\u30fa" or ch == "\u30fc"
+
+
 class AspectLexicon:
     """Roles of sections and aspects of questions, from one lexicon."""
 
@@ -101,12 +112,15 @@ class AspectLexicon:
         positions: dict[str, Sequence[str]] | None = None,
         fillers: Sequence[str] = (),
         beyond: Sequence[str] = (),
+        places: Sequence[str] = (),
     ) -> None:
         self.roles = tuple(roles)
         #: Words that say how, not what (「ダメ」, 「結局」): never the topic of a question.
         self.fillers = frozenset(normalize(w) for w in fillers)
         #: Subjects no part of the template covers (「残業」, 「副業」): a question asking about one is not answered.
         self._beyond = [_cue(w) for w in beyond if str(w).strip()]
+        #: Places people ask about (「福岡」, "Singapore"): one the articles never name is beyond them (`places_in`).
+        self._places = [(normalize(w), _place_pattern(normalize(w))) for w in places if str(w).strip()]
         self.aspects = tuple(aspects)
         self._role = {r.name: r for r in self.roles}
         self._aspect = {a.name: a for a in self.aspects}
@@ -133,7 +147,7 @@ class AspectLexicon:
             data = {}
         if not isinstance(data, dict):
             raise KnowledgeError(
-                where, "an aspects file is a mapping with roles, aspects, positions, beyond and fillers")
+                where, "an aspects file is a mapping with roles, aspects, positions, beyond, places and fillers")
         roles = [_role(item, where, i) for i, item in enumerate(_list(data, "roles", where), 1)]
         names = {r.name for r in roles}
         aspects = [_aspect(item, where, i, names) for i, item in enumerate(_list(data, "aspects", where), 1)]
@@ -146,8 +160,11 @@ class AspectLexicon:
         beyond = data.get("beyond") or []
         if not _words(beyond):
             raise KnowledgeError(where, "beyond: should be a list of words")
+        places = data.get("places") or []
+        if not _words(places):
+            raise KnowledgeError(where, "places: should be a list of words")
         return cls(roles=roles, aspects=aspects, positions={str(k): [str(w) for w in v] for k, v in positions.items()},
-                   fillers=[str(w) for w in fillers], beyond=[str(w) for w in beyond])
+                   fillers=[str(w) for w in fillers], beyond=[str(w) for w in beyond], places=[str(w) for w in places])
 
     def role(self, name: str) -> Role | None:
         return self._role.get(name)
@@ -223,6 +240,17 @@ class AspectLexicon:
         norm = normalize(text)
         found = [(m.start(), m.group()) for _, pattern in self._beyond if (m := pattern.search(norm))]
         return min(found)[1] if found else None
+
+    def unnamed_places(self, sections: Iterable[Section]) -> list[str]:
+        """The lexicon's places (normalised) that no section's heading or text names."""
+        text = "\n".join(normalize(f"{' '.join(s.breadcrumb)}\n{s.text}") for s in sections)
+        return [word for word, pattern in self._places if not pattern.search(text)]
+
+    def places_in(self, text: str) -> list[str]:
+        """The places of the lexicon that ``text`` names (normalised), in the order they come."""
+        norm = normalize(text)
+        found = [(m.start(), word) for word, pattern in self._places if (m := pattern.search(norm))]
+        return [word for _, word in sorted(found)]
 
     def position(self, text: str) -> str | None:
         """``"top"`` or ``"start"`` when ``text`` asks for an end of a ladder (「最終的に」, 「新卒」), else None."""

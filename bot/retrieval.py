@@ -170,7 +170,8 @@ class Retriever:
         sections = list({p.section.id: p.section for p in index.passages}.values())
         self.analyzer = Analyzer(careers=careers, aspects=self.aspects, synonyms=self.synonyms, idf=index.idf,
                                  partners=self.aspects.partner_roles(sections),
-                                 employers=[n for e in self.aspects.employers(sections) for n in (e, *self.synonyms.of(e))])
+                                 employers=[n for e in self.aspects.employers(sections) for n in (e, *self.synonyms.of(e))],
+                                 unnamed_places=self.aspects.unnamed_places(sections))
         #: Words that never make a topic unknown: fillers (「ダメ」) and synonyms of the articles' words (「スマホ」).
         self._not_topics = self.aspects.fillers | self.synonyms.words
         #: Every katakana string of three or more letters the articles use (in text or headings, normalised):

@@ -21,6 +21,7 @@ ANALYZER = Analyzer(
     aspects=ASPECTS,
     synonyms=Synonyms.load(KNOWLEDGE / "synonyms.yaml"),
     idf=lambda term: 1.0,
+    unnamed_places=ASPECTS.unnamed_places(KB.sections),
 )
 
 
@@ -170,6 +171,16 @@ def test_a_subject_the_articles_leave_out_is_found_in_the_sentence_that_asks() -
     assert analyze("AI PMの年収は？").uncovered_topic is None
 
 
+def test_a_place_the_articles_never_name_is_beyond_them_and_shown_as_typed() -> None:
+    assert analyze("東京と福岡でPdMの年収ってどのくらい差がありますか？").uncovered_topic == "福岡"
+    assert analyze("Is it better to work as an ML engineer in Singapore or in Japan?").uncovered_topic == "Singapore"
+    assert analyze("東京で働くデータサイエンティストの年収は？").uncovered_topic is None  # the articles name Tokyo
+    assert analyze("福岡在住です。未経験からPdMになるには？").uncovered_topic is None  # background, not what is asked
+    assert ASPECTS.places_in("PdMに必要なマインドセットは？") == []  # 「インド」 only as a word of its own
+    assert ASPECTS.places_in("インドとシンガポール、どっち？") == ["インド", "シンガポール"]
+    assert "東京" not in ASPECTS.unnamed_places(KB.sections) and "福岡" in ASPECTS.unnamed_places(KB.sections)
+
+
 def test_the_topic_leaves_out_careers_cues_and_their_synonyms() -> None:
     a = analyze("日本で機械学習エンジニアとして働ける会社は？")
     assert a.aspect.name == "companies"
@@ -203,6 +214,7 @@ def test_a_malformed_aspects_file_names_the_file_and_the_field(tmp_path: Path) -
         ("roles: []\naspects:\n  - {name: x, cues: [a], roles: [nowhere]}\n", "roles should be a list of the roles"),
         ("fillers: {a: 1}\n", "fillers: should be a list"),
         ("beyond: 残業\n", "beyond: should be a list"),
+        ("places: 福岡\n", "places: should be a list"),
         ("roles: [{name: x, headings: [x]}]\naspects:\n  - {name: x, cues: [a], examples: 年収は？}\n",
          "x: examples should be a list of questions"),
     ]:

@@ -173,6 +173,8 @@ def test_a_loanword_made_of_the_articles_words_or_in_their_headings_is_known(adv
     ("残業が少ないのはどんな企業？", "残業"),
     ("データサイエンティストのボーナスは年収に対してどのくらい？", "ボーナス"),
     ("Which companies let ML engineers work remote?", "work remote"),
+    ("東京と福岡でPdMの年収ってどのくらい差がありますか？", "福岡"),  # a place the articles never name
+    ("What's a data scientist's salary in Singapore?", "Singapore"),
 ])
 def test_a_subject_no_part_of_the_articles_covers_abstains_by_name(advisor: Advisor, question: str, subject: str) -> None:
     answer = advisor.ask(question)
