@@ -175,6 +175,8 @@ def test_a_loanword_made_of_the_articles_words_or_in_their_headings_is_known(adv
     ("Which companies let ML engineers work remote?", "work remote"),
     ("東京と福岡でPdMの年収ってどのくらい差がありますか？", "福岡"),  # a place the articles never name
     ("What's a data scientist's salary in Singapore?", "Singapore"),
+    ("How much should I charge per hour as a freelance data scientist?", "per hour"),  # money beyond the salary
+    ("年収800万のMLEだと手取りはいくら？", "手取り"),
 ])
 def test_a_subject_no_part_of_the_articles_covers_abstains_by_name(advisor: Advisor, question: str, subject: str) -> None:
     answer = advisor.ask(question)
