@@ -179,6 +179,9 @@ class Retriever:
         runs = {r for p in index.passages
                 for r in _KATAKANA_WORD.findall(normalize(f"{' '.join(p.section.breadcrumb)}\n{p.text}"))}
         self._katakana = frozenset(r[i:j] for r in runs for i in range(len(r) - 2) for j in range(i + 3, len(r) + 1))
+        #: The articles' text, normalised: to tell whether they ever write a named thing (「G検定」).
+        self._text = "\n".join(dict.fromkeys(normalize(f"{' '.join(p.section.breadcrumb)}\n{p.text}")
+                                              for p in index.passages))
         slugs: list[str] = []
         roles: list[str] = []
         searchable: list[bool] = []
@@ -315,7 +318,38 @@ class Retriever:
         for word in _KATAKANA_WORD.findall(normalize(a.asked_topic)):
             if not self._known_katakana(word) and not any(word in f or f in word for f in self._not_topics if f):
                 names.append(word)
+        if (named := self._named_cue(a)) is not None and named[1] not in self._text and not self._known_word(named[0]):
+            names.append(named[1])
         return names
+
+    def _known_word(self, word: str) -> bool:
+        """Whether the articles use ``word`` as a word: a Latin one among their terms, a katakana one in their text."""
+        return word in self.index.doc_freq if word.isascii() else self._known_katakana(word)
+
+    @staticmethod
+    def _named_cue(a: QuestionAnalysis) -> tuple[str, str] | None:
+        """A name in Latin letters or katakana glued before the cue word asked (「G検定」, 「PMP資格」: one
+        certification, not certifications in general), and the two as one name, normalised; else None."""
+        if a.aspect_cue is None or a.aspect is None or a.aspect.answer != "lines":
+            return None  # named things are what those parts list: books, courses, certifications
+        cue = normalize(a.aspect_cue)
+        if len(cue) < 2 or not all("\u4e00" <= ch <= "\u9fff" for ch in cue):
+            return None  # a kanji word (資格, 検定): 「オンライン」 or 「本」 glued to a word is not one name
+        m = re.search(rf"([a-z0-9]+|[\u30a1-\u30fa\u30fc]+){re.escape(cue)}", normalize(a.question))
+        return (m.group(1), m.group()) if m else None
+
+    def _unknown_acronyms(self, a: QuestionAnalysis) -> list[str]:
+        """Acronyms (two to six letters or digits, written in capitals: 「PMP」) in the sentence asking that the
+        articles never use."""
+        question = unicodedata.normalize("NFKC", a.question)
+        found: list[str] = []
+        for word in dict.fromkeys(re.findall(r"(?<![a-z0-9])[a-z][a-z0-9]{1,5}(?![a-z0-9])", a.asked_topic)):
+            if word in self.index.doc_freq or word in self._not_topics:
+                continue
+            typed = re.search(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", question, re.IGNORECASE)
+            if typed is not None and typed.group().isupper():
+                found.append(word)
+        return found
 
     def _known_katakana(self, word: str) -> bool:
         """Whether the articles use katakana ``word``, or the two words it is made of (「ミドル」+「クラス」)."""
@@ -356,6 +390,8 @@ class Retriever:
         # An English question about no career and no part of the template: meaning alone cannot tell
         # "a Python script that scrapes a site" from what the articles say about Python.
         damped += int(a.language == "en" and a.aspect is None and not a.careers)
+        # An English question that asks about an acronym the articles never use ("PMP", "JLPT").
+        damped += int(a.language == "en" and bool(self._unknown_acronyms(a)))
         evidence = Evidence(
             dense=float(top_dense),
             coverage=float(coverage),

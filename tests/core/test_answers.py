@@ -148,11 +148,25 @@ def test_a_partner_role_beside_a_career_or_as_a_skill_is_not_an_uncovered_career
     "データサイエンティストの面接でSPIは何割取れればいい？",
     "PMになるにはPMPの資格は必要？",
     "MLエンジニアってフルリモートで働ける会社の割合どれくらい？",  # a loanword none of them uses
+    "AIPM目指してるんですけど、G検定って取る意味ありますか？",  # one certification: a name glued to 検定
+    "Is the PMP certification useful if I want to become a product manager?",  # an acronym, in English
 ])
 def test_a_named_thing_the_articles_never_mention_abstains_even_under_a_template_part(advisor: Advisor, question: str) -> None:
     # 「面接」 and 「なるには」 are parts the articles cover, but SPI and PMP appear in none of them.
     answer = advisor.ask(question)
     assert answer.abstained and answer.citations == (), answer.text
+
+
+@pytest.mark.parametrize(("question", "section"), [
+    ("MLEにE資格は必要？", "machine_learning_engineer#6-ポートフォリオと資格で実力を証明する"),  # named by the article
+    ("データサイエンティストの勉強で、無料のオンライン講座はありますか？", None),  # 「オンライン」 is a word, not a name
+    ("Do ML engineers really need SQL and Python?", None),  # acronyms the articles use
+])
+def test_a_named_thing_the_articles_mention_or_a_plain_word_before_a_cue_is_answered(
+        advisor: Advisor, question: str, section: str | None) -> None:
+    answer = advisor.ask(question)
+    assert not answer.abstained and answer.citations, answer.text
+    assert section is None or section in {c.section_id for c in answer.citations}, answer.text
 
 
 def test_an_english_word_in_small_letters_is_how_a_question_is_put_not_a_name(advisor: Advisor) -> None:
