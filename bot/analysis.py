@@ -76,6 +76,9 @@ class QuestionAnalysis:
     aspect_cue: str | None = None
     #: When no cue named the aspect and its meaning did: the example question it came nearest (`bot.aspect_examples`).
     aspect_example: str | None = None
+    #: When no cue of its own named the aspect and an earlier turn's did: that turn ("What about for version
+    #: control?" after "What tools does a data scientist use?" still asks about tools).
+    aspect_turn: str | None = None
     #: Another part the same sentence asks about (「外資だと年収は高い？」: employers beside salary).
     also: Aspect | None = None
     comparison: bool = False
@@ -123,6 +126,7 @@ class QuestionAnalysis:
             "aspect": self.aspect.name if self.aspect else None,
             "aspect_cue": self.aspect_cue,
             "aspect_example": self.aspect_example,
+            "aspect_turn": self.aspect_turn,
             "also": self.also.name if self.also else None,
             "answer_type": self.answer_type,
             "roles": list(self.roles),
@@ -223,6 +227,9 @@ class Analyzer:
         difference = any(c.aspect.name == "difference" for c in cues)
         main = _asked(cues, stripped)
         aspect = main.aspect if main else None
+        aspect_turn = None
+        if aspect is None and (earlier := self._earlier_aspect(history)) is not None:
+            aspect, aspect_turn = earlier
 
         partners: tuple[str, ...] = ()
         if aspect is not None and aspect.name == "collaboration":
@@ -253,6 +260,7 @@ class Analyzer:
             partners=partners,
             aspect=aspect,
             aspect_cue=main.word if main else None,
+            aspect_turn=aspect_turn,
             also=also,
             comparison=comparison,
             position=self.aspects.position(stripped),
@@ -305,6 +313,15 @@ class Analyzer:
         for word in self._fillers:
             text = text.replace(word, " ")
         return text
+
+    def _earlier_aspect(self, history: Sequence[str]) -> tuple[Aspect, str] | None:
+        """The part the latest earlier turn that asked about one asked about, and that turn; None if none did."""
+        for turn in reversed(history):
+            stripped = self.careers.strip(turn)
+            main = _asked(self.aspects.cues(stripped), stripped)
+            if main is not None:
+                return main.aspect, turn
+        return None
 
     def _conversation(self, history: Sequence[str]) -> list[str]:
         """The careers the conversation is about: the subjects of the latest earlier turn that named one

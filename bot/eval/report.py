@@ -168,6 +168,8 @@ def _analysis_line(analysis: dict[str, Any]) -> str:
         parts[-1] += f" (cue 「{analysis['aspect_cue']}」)"
     elif analysis.get("aspect_example"):
         parts[-1] += f" (by meaning, like 「{analysis['aspect_example']}」)"
+    elif analysis.get("aspect_turn"):
+        parts[-1] += f" (asked in the earlier turn 「{analysis['aspect_turn']}」)"
     parts.append(f"answer type {analysis.get('answer_type') or 'prose'}")
     if analysis.get("comparison"):
         parts.append("comparison")

@@ -162,6 +162,15 @@ def test_topicless_follow_ups_carry_the_conversation_topic() -> None:
     assert switch.aspect.name == "salary" and switch.slugs == ("product_manager",)
 
 
+def test_a_follow_up_with_a_topic_but_no_cue_asks_about_the_part_the_conversation_did() -> None:
+    a = analyze("What about for version control and managing data transformations?", "What tools does a data scientist use?")
+    assert a.aspect.name == "tools" and a.aspect_cue is None and a.aspect_turn == "What tools does a data scientist use?"
+    assert a.slugs == ("data_scientist",)
+    own = analyze("年収は？", "PdMの面接対策をしたいです")  # its own cue wins
+    assert own.aspect.name == "salary" and own.aspect_turn is None
+    assert analyze("KPIの質問ってどう答えればいい？", "PdMについて知りたい").aspect_turn is None  # no part asked before
+
+
 def test_a_subject_the_articles_leave_out_is_found_in_the_sentence_that_asks() -> None:
     assert analyze("MLエンジニアって副業OKの会社多い？").uncovered_topic == "副業"
     assert analyze("Can product managers work from home?").uncovered_topic == "work from home"
