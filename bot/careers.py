@@ -49,6 +49,9 @@ FIELD_OF_TITLE = (
     ("scientist", "science"), ("engineer", "engineering"), ("manager", "management"),
     ("サイエンティスト", "サイエンス"), ("エンジニア", "エンジニアリング"), ("マネージャー", "マネジメント"),
 )
+#: Other ways people write the katakana of a name: the long vowel left off at the end or in the middle
+#: (マネージャ, マネジャー: house styles) and a small ィ typed large (サイエンテイスト).
+KATAKANA_VARIANTS = (("ージャー", "ージャ"), ("ージャー", "ジャー"), ("ティ", "テイ"), ("ディ", "デイ"))
 #: What may stand between a qualifier and the career name it qualifies (「AI|プロダクトの|PM」): at most a
 #: short noun and の/系/向け — no particle that joins two things (と, や) and no clause.
 _QUALIFIED_GAP = re.compile(r"\s*(?:[\u30a0-\u30ff\u3400-\u9fffa-z]{1,8}\s*)?(?:の|系の?|向けの?)?\s*")
@@ -91,6 +94,8 @@ def _names_of(article: Article) -> tuple[str, list[str]]:
     for n in names:
         if n.isascii() and " " in n:
             variants.add(n.replace(" ", ""))
+    for written, variant in KATAKANA_VARIANTS:
+        variants.update(v.replace(written, variant) for v in list(variants) if written in v)
     return display, sorted((v for v in variants if len(v) >= 2), key=len, reverse=True)
 
 

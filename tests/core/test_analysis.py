@@ -105,6 +105,18 @@ def test_a_field_names_its_career() -> None:
     assert analyze("プロダクトマネジメントの仕事って何？").slugs == ("product_manager",)
 
 
+@pytest.mark.parametrize(("question", "slug", "aspect"), [
+    ("データサイエンテイストって結局何する人なの？", "data_scientist", "duties"),  # a small ィ typed large
+    ("プロダクトマネジャーの年収は？", "product_manager", "salary"),  # a house style without the long vowel
+    ("AIプロダクトマネージャの将来性は？", "ai_product_manager", "outlook"),
+    ("AIPMってふつうのPMと何がちがうの？", "ai_product_manager", "difference"),  # a cue in kana
+    ("こんな性格でもDSにむいてる？", "data_scientist", "suited"),
+])
+def test_other_spellings_of_names_and_cues_are_read_as_the_same(question: str, slug: str, aspect: str) -> None:
+    a = analyze(question)
+    assert a.slugs[0] == slug and a.aspect.name == aspect
+
+
 def test_pm_after_a_conversation_about_ai_pm_means_ai_pm_first() -> None:
     a = analyze("PMの勉強にはどんなオンライン講座がありますか？", "AI PMを目指しています")
     assert a.slugs == ("ai_product_manager", "product_manager")
