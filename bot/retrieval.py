@@ -64,11 +64,17 @@ KNOWN_TOPIC_COVERAGE = 0.3
 #: in-scope test questions but answered 3 more out-of-scope ones; one word it is.
 
 
+def _as_typed_latin(word: str, question: str) -> str | None:
+    """Latin-letter ``word`` (normalised) as ``question`` writes it (「Figma」 for ``figma``), or None."""
+    m = re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", unicodedata.normalize("NFKC", question), re.IGNORECASE)
+    return m.group() if m else None
+
+
 def _written_as_name(word: str, question: str) -> bool:
     """Whether Latin-letter ``word`` (normalised) is written in ``question`` with a capital or a digit, as names
     and acronyms are (「SPI」, 「Figma」, 「G検定」), rather than in small letters as a plain English word is."""
-    m = re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", unicodedata.normalize("NFKC", question), re.IGNORECASE)
-    return m is None or not m.group().islower()
+    typed = _as_typed_latin(word, question)
+    return typed is None or not typed.islower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,14 +180,13 @@ class Retriever:
                                  unnamed_places=self.aspects.unnamed_places(sections))
         #: Words that never make a topic unknown: fillers (「ダメ」) and synonyms of the articles' words (「スマホ」).
         self._not_topics = self.aspects.fillers | self.synonyms.words
-        #: Every katakana string of three or more letters the articles use (in text or headings, normalised):
-        #: the pieces of their katakana words, to tell a katakana word they never use in one set lookup.
-        runs = {r for p in index.passages
-                for r in _KATAKANA_WORD.findall(normalize(f"{' '.join(p.section.breadcrumb)}\n{p.text}"))}
-        self._katakana = frozenset(r[i:j] for r in runs for i in range(len(r) - 2) for j in range(i + 3, len(r) + 1))
-        #: The articles' text, normalised: to tell whether they ever write a named thing (「G検定」).
+        #: The articles' text (headings and passages), normalised: to tell whether they ever write a named thing (「G検定」).
         self._text = "\n".join(dict.fromkeys(normalize(f"{' '.join(p.section.breadcrumb)}\n{p.text}")
                                               for p in index.passages))
+        #: Every katakana string of three or more letters the articles use (in text or headings, normalised):
+        #: the pieces of their katakana words, to tell a katakana word they never use in one set lookup.
+        runs = set(_KATAKANA_WORD.findall(self._text))  # a line break ends a run, so none spans two passages
+        self._katakana = frozenset(r[i:j] for r in runs for i in range(len(r) - 2) for j in range(i + 3, len(r) + 1))
         slugs: list[str] = []
         roles: list[str] = []
         searchable: list[bool] = []
@@ -341,13 +346,12 @@ class Retriever:
     def _unknown_acronyms(self, a: QuestionAnalysis) -> list[str]:
         """Acronyms (two to six letters or digits, written in capitals: 「PMP」) in the sentence asking that the
         articles never use."""
-        question = unicodedata.normalize("NFKC", a.question)
         found: list[str] = []
         for word in dict.fromkeys(re.findall(r"(?<![a-z0-9])[a-z][a-z0-9]{1,5}(?![a-z0-9])", a.asked_topic)):
             if word in self.index.doc_freq or word in self._not_topics:
                 continue
-            typed = re.search(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", question, re.IGNORECASE)
-            if typed is not None and typed.group().isupper():
+            typed = _as_typed_latin(word, a.question)
+            if typed is not None and typed.isupper():
                 found.append(word)
         return found
 
