@@ -293,8 +293,8 @@ class Analyzer:
         if place is None:
             return None
         norm, spans = normalize_with_spans(question)
-        at = norm.find(place)
-        return as_typed(question, spans, at, at + len(place)) if at >= 0 else place
+        span = self.aspects.place_span(norm, place)
+        return as_typed(question, spans, *span) if span else place
 
     def _employer_asked(self, question: str, asked_topic: str, aspect: Aspect | None) -> str | None:
         """A company the articles list as an employer, named in the sentence asking about a part they give for the

@@ -252,6 +252,13 @@ class AspectLexicon:
         found = [(m.start(), word) for word, pattern in self._places if (m := pattern.search(norm))]
         return [word for _, word in sorted(found)]
 
+    def place_span(self, norm: str, place: str) -> tuple[int, int] | None:
+        """Where normalised ``norm`` first names ``place`` (a word of the lexicon's places) as a word of its
+        own, as offsets; else None."""
+        pattern = next((p for w, p in self._places if w == place), None)
+        m = pattern.search(norm) if pattern else None
+        return m.span() if m else None
+
     def position(self, text: str) -> str | None:
         """``"top"`` or ``"start"`` when ``text`` asks for an end of a ladder (「最終的に」, 「新卒」), else None."""
         norm = normalize(text)

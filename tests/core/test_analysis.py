@@ -200,6 +200,8 @@ def test_a_place_the_articles_never_name_is_beyond_them_and_shown_as_typed() -> 
     assert ASPECTS.places_in("PdMに必要なマインドセットは？") == []  # 「インド」 only as a word of its own
     assert ASPECTS.places_in("インドとシンガポール、どっち？") == ["インド", "シンガポール"]
     assert "東京" not in ASPECTS.unnamed_places(KB.sections) and "福岡" in ASPECTS.unnamed_places(KB.sections)
+    # echoed from where it is a word of its own, as typed (half-width here), not from inside 「マインド」
+    assert analyze("マインドも大事だけど、ｲﾝﾄﾞでPdMとして働ける？").uncovered_topic == "ｲﾝﾄﾞ"
 
 
 def test_the_topic_leaves_out_careers_cues_and_their_synonyms() -> None:
