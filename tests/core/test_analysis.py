@@ -62,6 +62,8 @@ def test_lead_ins_are_the_short_parents_of_subsections() -> None:
         ("機械学習エンジニアについて、要点だけまとめてもらえますか？", "summary"),  # the article's まとめ
         ("Can you sum up what a data scientist is in a nutshell?", "summary"),
         ("In a nutshell, what is an AI product manager?", "definition"),  # the one line the definition gives
+        ("Could you sum it all up for a PdM?", "summary"),  # the phrasal verb split by its object
+        ("What's the gist of the ML engineer job?", "summary"),
         ("DSの面接の質問をまとめて", "interview"),  # a more specific part wins
         ("How do the career paths of ML engineers and data scientists differ?", "career_path"),  # plural
         ("AI PMはデモを作るとき何を使ってる？", "tools"),
