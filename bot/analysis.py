@@ -51,6 +51,12 @@ CAREER_ASPECTS = frozenset({"salary", "career_path", "duties", "definition", "su
                             "outlook", "start", "summary"})
 #: After a role's name, what makes it the subject of the question (「SREって」, 「営業の」, 「法務は」).
 _SUBJECT_AFTER = re.compile(r"^\s*(?:って|とは|は|の|に|が|[?？])")
+#: Words that set one role against another (「Xより」, 「Xと比べて」, "than X", "X vs Y").
+_COMPARED_AFTER = re.compile(r"^\s*(?:の(?:方|ほう)|って|は|が)?\s*(?:より|と比べ|に比べ|と比較|vs\b|versus\b)")
+_COMPARED_BEFORE = re.compile(r"(?:より|than|compared? (?:to|with)|vs\.?|versus)\s*(?:(?:a|an|the)\s+)?$")
+_THAN = re.compile(r"(?:than|compared? (?:to|with)|vs\.?|versus)\s+(?:(?:a|an|the)\s+)?$")
+_JOINED = re.compile(r"^\s*(?:と|や|and|or|/|・)\s*$")
+_WHICH = re.compile(r"どっち|どちら|which\b|比べ|比較")
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +274,11 @@ class Analyzer:
             asked_topic=asked_topic,
             terms=weights,
             cue_terms={t: self.idf(t) for t in terms(main.word) if is_content_term(t)} if main else {},
-            uncovered_career=None if refs else (self.careers.uncovered(asked) or self._partner_asked(asked, aspect)),
+            uncovered_career=(
+                self._compared_role(asked, aspect)
+                if refs
+                else self.careers.uncovered(asked) or self._partner_asked(asked, aspect)
+            ),
             uncovered_topic=self.aspects.beyond(asked_topic) or self._place_asked(asked, asked_topic),
             uncovered_employer=self._employer_asked(search_text, asked_topic, aspect),
         )
@@ -284,6 +294,39 @@ class Analyzer:
                 word_start = m.start() == 0 or not norm[m.start() - 1].isalnum()
                 if word_start and _SUBJECT_AFTER.match(norm[m.end():]):
                     return as_typed(question, spans, m.start(), m.end())
+        return None
+
+    def _compared_role(self, question: str, aspect: Aspect | None) -> str | None:
+        """A role no article covers, set against a career the question names to compare the two
+        (「データアナリストの年収ってDSより低い？」, "Do MLEs earn more than backend engineers?",
+        「SREとMLEどっちが…」), as the user typed it; else None. The articles can answer only one side of
+        such a comparison. A role named as where the asker comes from (「Webエンジニアから」) is no comparison."""
+        if aspect is not None and aspect.name == "collaboration":
+            return None
+        norm, spans = normalize_with_spans(question)
+        covered = [(start, end) for _, _, start, end in self.careers.spans(question)]
+        roles = self.careers.uncovered_spans(norm) + [
+            m.span()
+            for name in self.partners
+            for m in re.finditer(re.escape(name), norm)
+            if (m.start() == 0 or not norm[m.start() - 1].isalnum()) and not any(s <= m.start() < e for s, e in covered)
+        ]
+        for start, end in sorted(roles):
+            sentence = _sentence_around(norm, start, end)
+            others = [(s, e) for s, e in covered if sentence[0] <= s and e <= sentence[1]]
+            if not others:
+                continue
+            compared = (
+                _COMPARED_AFTER.match(norm[end:])
+                or _COMPARED_BEFORE.search(norm[sentence[0]:start])
+                or any(s > end and (_THAN.search(norm[end:s]) or norm[e:].lstrip().startswith("より")) for s, e in others)
+                or (
+                    any(_JOINED.match(norm[end:s]) or _JOINED.match(norm[e:start]) for s, e in others)
+                    and _WHICH.search(norm[sentence[0]:sentence[1]])
+                )
+            )
+            if compared:
+                return as_typed(question, spans, start, end)
         return None
 
     def _place_asked(self, question: str, asked_topic: str) -> str | None:
@@ -473,3 +516,10 @@ def unknown_words(topic: str, *, known: Callable[[str], bool], fillers: frozense
                 words.append(run[i : j + 2])
             i = j + 1
     return words
+
+
+def _sentence_around(norm: str, start: int, end: int) -> tuple[int, int]:
+    """The bounds of the sentence of ``norm`` that holds ``[start, end)``."""
+    left = max((m.end() for m in _SENTENCE_END.finditer(norm, 0, start)), default=0)
+    right = next((m.start() for m in _SENTENCE_END.finditer(norm, end)), len(norm))
+    return left, right

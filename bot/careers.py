@@ -38,11 +38,15 @@ JOB_TITLE_ENDINGS_KANA = (
 #: Single-kanji endings (看護師, 弁護士, 営業職, 会社員); only in words of three or more
 #: characters, so that 就職, 転職, 修士 and 社員 are not read as job titles.
 JOB_TITLE_ENDINGS_KANJI = ("師", "士", "職", "員", "官")
+#: Words with such an ending that name no job: 「シニア同士」 (between seniors), 「チーム全員」 (everyone).
+NOT_JOB_TITLE_ENDINGS = ("同士", "全員", "人員", "定員")
 _EN_TITLE = re.compile(
     r"\b((?:[a-z][a-z+#./-]*\s+){1,2}(?:engineer|manager|designer|analyst|consultant|developer|scientist"
     r"|architect|director|researcher|writer|planner|programmer)s?)\b"
 )
-_EN_ARTICLE = re.compile(r"(?:a|an|the|my|our|your)\s+")
+#: Words that are never part of a job title: a title match starts after them ("than backend engineers",
+#: "as a QA engineer"), and a match that is only them and the ending ("become a manager") names no title.
+_NOT_TITLE_WORD = re.compile(r"a|an|the|my|our|your|than|as|and|or|vs|versus|to|from|do|does|are|is|with|for|of")
 #: A job title's ending and the name of its field: "data science" and 「データサイエンス」 name the data scientist's
 #: career as much as its title does ("torn between data science and product management").
 FIELD_OF_TITLE = (
@@ -177,21 +181,30 @@ class CareerLexicon:
         on normalised text but returned as the user typed it (「Webエンジニア」, not 「webエンジニア」).
         """
         norm, spans = normalize_with_spans(text)
+        found = self.uncovered_spans(norm)
+        return as_typed(text, spans, *found[0]) if found else None
+
+    def uncovered_spans(self, norm: str) -> list[tuple[int, int]]:
+        """(start, end) of every job title in normalised ``norm`` that names no covered career, English
+        titles first, as `uncovered` reads them."""
         known = [n for c in self.careers for n in c.names]
         candidates = []  # (start, end) in norm
         for m in _EN_TITLE.finditer(norm):
-            article = _EN_ARTICLE.match(m.group(1))
-            candidates.append((m.start(1) + (article.end() if article else 0), m.end(1)))
+            words = [w.span() for w in re.finditer(r"\S+", m.group(1))]
+            # the title starts after the last word that cannot be part of one ("than backend engineers")
+            cut = [i for i, (a, b) in enumerate(words[:-1]) if _NOT_TITLE_WORD.fullmatch(m.group(1)[a:b])]
+            first = cut[-1] + 1 if cut else 0
+            ending = m.group(1)[words[-1][0] : words[-1][1]].removesuffix("s")
+            # the bare ending is a title when no covered career is one ("a designer", not "a manager")
+            if first < len(words) - 1 or not any(name.endswith(ending) for name in known):
+                candidates.append((m.start(1) + words[first][0], m.end(1)))
         for m in _WORD_RUN.finditer(norm):
             run = m.group()
             if any(run.endswith(e) and len(run) > len(e) for e in JOB_TITLE_ENDINGS_KANA) or (
-                len(run) >= 3 and run[-1] in JOB_TITLE_ENDINGS_KANJI
+                len(run) >= 3 and run[-1] in JOB_TITLE_ENDINGS_KANJI and not run.endswith(NOT_JOB_TITLE_ENDINGS)
             ):
                 candidates.append(m.span())
-        for start, end in candidates:
-            if not any(name in norm[start:end] for name in known):
-                return as_typed(text, spans, start, end)
-        return None
+        return [(start, end) for start, end in candidates if not any(name in norm[start:end] for name in known)]
 
     def spans(self, text: str) -> list[tuple[str, str, int, int]]:
         """Every career name in ``text``: (slug, the name as matched, start, end), offsets in ``normalize(text)``."""

@@ -248,3 +248,16 @@ def test_a_malformed_aspects_file_names_the_file_and_the_field(tmp_path: Path) -
             AspectLexicon.load(bad)
         assert str(bad) in str(info.value)
     assert AspectLexicon.load(tmp_path / "missing.yaml").aspects == ()
+
+
+@pytest.mark.parametrize(("question", "title"), [
+    ("Webエンジニアの年収は？", "Webエンジニア"),
+    ("What does a UX designer earn?", "UX designer"),
+    ("I work as a QA engineer. What next?", "QA engineer"),  # from the title's first word, not "as a"
+    ("Is a designer paid well?", "designer"),  # a bare ending no covered career has
+    ("シニア同士で比べると年収は？", None),  # 同士 and 全員 end like 弁護士 and 会社員 but are no jobs
+    ("チーム全員でやる仕事は？", None),
+    ("Should I become a manager?", None),  # "manager" alone may be the product manager
+])
+def test_a_job_title_no_article_covers(question: str, title: str | None) -> None:
+    assert ANALYZER.careers.uncovered(question) == title

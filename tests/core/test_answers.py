@@ -130,6 +130,13 @@ def test_an_abstention_says_so_and_suggests_the_nearest_topics(advisor: Advisor)
         ("SREってどんな仕事で、年収はどれくらい？", "SRE"),
         ("営業の年収は？", "営業"),
         ("法務の仕事内容は？", "法務"),
+        # Set against a covered career: the articles can answer only one side of the comparison.
+        ("データアナリストの年収ってDSより低いんですか？", "データアナリスト"),
+        ("DSよりデータアナリストのほうが未経験から入りやすい？", "データアナリスト"),
+        ("SREとMLEってどっちが年収高い？", "SRE"),
+        ("Do MLEs earn more than backend engineers?", "backend engineers"),
+        ("How does a data engineer's salary compare to an MLE's?", "data engineer"),
+        ("Is a designer paid less than a product manager?", "designer"),
     ],
 )
 def test_a_neighbouring_career_that_has_no_article_abstains_by_name(advisor: Advisor, question: str, career: str) -> None:
@@ -138,7 +145,13 @@ def test_a_neighbouring_career_that_has_no_article_abstains_by_name(advisor: Adv
     assert answer.retrieval.uncovered_career == career
 
 
-@pytest.mark.parametrize("question", ["エンジニアからPMになるには？", "インフラのスキルは必要？", "MLEはSREとどう連携する？"])
+@pytest.mark.parametrize("question", [
+    "エンジニアからPMになるには？", "インフラのスキルは必要？", "MLEはSREとどう連携する？",
+    # where the asker comes from, a comparison among the covered careers, the step up the ladder
+    "Webエンジニアから機械学習エンジニアに転職したいです。何から始めればいい？",
+    "経験の浅いジュニア同士で比べると、PdMとMLエンジニアはどちらが年収が高いですか？",
+    "If I'd rather stay hands-on than become a manager, what does the career path for an ML engineer look like?",
+])
 def test_a_partner_role_beside_a_career_or_as_a_skill_is_not_an_uncovered_career(advisor: Advisor, question: str) -> None:
     answer = advisor.ask(question)
     assert answer.retrieval.uncovered_career is None and not answer.abstained, answer.text
