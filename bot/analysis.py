@@ -279,7 +279,7 @@ class Analyzer:
                 if refs
                 else self.careers.uncovered(asked) or self._partner_asked(asked, aspect)
             ),
-            uncovered_topic=self.aspects.beyond(asked_topic) or self._place_asked(asked, asked_topic),
+            uncovered_topic=self.aspects.beyond(stripped[start:end]) or self._place_asked(asked, asked_topic),
             uncovered_employer=self._employer_asked(search_text, asked_topic, aspect),
         )
 

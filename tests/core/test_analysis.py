@@ -192,6 +192,11 @@ def test_a_subject_the_articles_leave_out_is_found_in_the_sentence_that_asks() -
     assert analyze("残業続きで転職を考えています。AI PMになるには？").uncovered_topic is None  # background
     assert analyze("What are the remote sensing skills a DS needs?").uncovered_topic is None  # not the word remote
     assert analyze("AI PMの年収は？").uncovered_topic is None
+    # the paperwork of a job hunt, also where a cue is part of the word (年収 in 年収交渉)
+    assert analyze("AI PMの内定が出たら、年収交渉はどう進めればいいですか？").uncovered_topic == "年収交渉"
+    assert analyze("How should I format my resume for product manager jobs?").uncovered_topic == "resume"
+    assert analyze("I'm 45. Is there an age limit for switching into ML engineering?").uncovered_topic == "age limit"
+    assert analyze("AI PMに必要な交渉力とは？").uncovered_topic is None  # a skill the article names
 
 
 def test_a_place_the_articles_never_name_is_beyond_them_and_shown_as_typed() -> None:
