@@ -51,6 +51,13 @@ CAREER_ASPECTS = frozenset({"salary", "career_path", "duties", "definition", "su
                             "outlook", "start", "summary"})
 #: After a role's name, what makes it the subject of the question (「SREって」, 「営業の」, 「法務は」).
 _SUBJECT_AFTER = re.compile(r"^\s*(?:って|とは|は|の|に|が|[?？])")
+#: Aspects that ask how to get into a career: a career the asker names as their own is not the one asked about.
+BECOMING_ASPECTS = frozenset({"start", "learning"})
+#: After a career's name, what makes it where the asker comes from (「PMから」, 「PdMをやっています」,
+#: 「DSとして働いています」; not 「AI PMとして働くには」, which is where they are going).
+_BACKGROUND_AFTER = re.compile(r"^\s*(?:から|出身|歴|の経験|を(?:[0-9]+年)?(?:やって|して|経験)|として(?:[0-9]|働いて(?:い|き|[0-9])))")
+#: Before it, the same in English ("from data science", "I'm a PM", "as a data scientist").
+_BACKGROUND_BEFORE = re.compile(r"(?:\bfrom|\bi'?m|\bi am|\bas)\s+(?:(?:a|an|the)\s+)?$")
 #: Words that set one role against another (「Xより」, 「Xと比べて」, "than X", "X vs Y").
 _COMPARED_AFTER = re.compile(r"^\s*(?:の(?:方|ほう)|って|は|が)?\s*(?:より|と比べ|に比べ|と比較|vs\b|versus\b)")
 _COMPARED_BEFORE = re.compile(r"(?:より|than|compared? (?:to|with)|vs\.?|versus)\s*(?:(?:a|an|the)\s+)?$")
@@ -78,6 +85,8 @@ class QuestionAnalysis:
     careers: tuple[CareerRef, ...] = ()
     #: In a collaboration question, the careers or roles worked with (text as asked).
     partners: tuple[str, ...] = ()
+    #: A covered career the asker comes from, in a question about getting into another (「PMからAI PMに…」).
+    background: str | None = None
     aspect: Aspect | None = None
     aspect_cue: str | None = None
     #: When no cue named the aspect and its meaning did: the example question it came nearest (`bot.aspect_examples`).
@@ -129,6 +138,7 @@ class QuestionAnalysis:
         return {
             "careers": [{"slug": c.slug, "via": c.via} for c in self.careers],
             "partners": list(self.partners),
+            "background": self.background,
             "aspect": self.aspect.name if self.aspect else None,
             "aspect_cue": self.aspect_cue,
             "aspect_example": self.aspect_example,
@@ -237,6 +247,7 @@ class Analyzer:
         if aspect is None and (earlier := self._earlier_aspect(history)) is not None:
             aspect, aspect_turn = earlier
 
+        refs, background = self._background(refs, named, search_text, aspect)
         partners: tuple[str, ...] = ()
         if aspect is not None and aspect.name == "collaboration":
             refs, partners = self._partners(refs, named, context, search_text)
@@ -264,6 +275,7 @@ class Analyzer:
             language=detect_language(asked),
             careers=tuple(refs),
             partners=partners,
+            background=background,
             aspect=aspect,
             aspect_cue=main.word if main else None,
             aspect_turn=aspect_turn,
@@ -396,6 +408,22 @@ class Analyzer:
         if not refs:
             refs = [CareerRef(slug=s, via="context") for s in context]
         return refs
+
+    @staticmethod
+    def _background(
+        refs: list[CareerRef], named: Sequence[tuple[str, str, int, int]], text: str, aspect: Aspect | None
+    ) -> tuple[list[CareerRef], str | None]:
+        """In a question about getting into a career: a career named as the asker's own before another one
+        (「Web系のPdMをやっています。AI PMに移りたい」, "from data science into ML engineering") is where
+        they come from, not what they ask about; the careers without it, and its slug (else None)."""
+        if aspect is not None and aspect.name not in BECOMING_ASPECTS:
+            return refs, None  # no cue: "how do I move from data science into ML engineering?" asks the same
+        norm = normalize(text)
+        for slug, _, start, end in named:
+            later = any(other != slug and at >= end for other, _, at, _ in named)
+            if later and (_BACKGROUND_AFTER.match(norm[end:]) or _BACKGROUND_BEFORE.search(norm[:start])):
+                return [r for r in refs if r.slug != slug], slug
+        return refs, None
 
     def _partners(
         self,

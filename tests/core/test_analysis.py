@@ -119,6 +119,26 @@ def test_other_spellings_of_names_and_cues_are_read_as_the_same(question: str, s
     assert a.slugs[0] == slug and a.aspect.name == aspect
 
 
+@pytest.mark.parametrize(("question", "slug", "background"), [
+    ("PMからAI PMになるには何を勉強すればいい？", "ai_product_manager", "product_manager"),
+    ("今はWebサービスのPMをやっています。AI PMにキャリアチェンジするなら何から始めればいい？", "ai_product_manager",
+     "product_manager"),
+    ("データサイエンティストとして働いています。MLエンジニアに転向するには？", "machine_learning_engineer", "data_scientist"),
+    ("How do I move from data science into ML engineering?", "machine_learning_engineer", "data_scientist"),
+])
+def test_the_career_the_asker_comes_from_is_not_the_one_asked_about(question: str, slug: str, background: str) -> None:
+    a = analyze(question)
+    assert a.slugs == (slug,) and a.background == background and not a.comparison
+
+
+def test_a_career_named_as_the_goal_or_as_the_subject_is_no_background() -> None:
+    goal = analyze("AI PMとして働くにはPMの経験が必要？")  # where they are going, not where they come from
+    assert goal.background is None and goal.slugs[0] == "ai_product_manager"
+    shared = analyze("PMとして機械学習エンジニアやAI PMとはどう役割分担する？")  # collaboration: PM is the subject
+    assert shared.background is None and shared.slugs[0] == "product_manager"
+    assert analyze("PMとAI PM、未経験から目指しやすいのは？").comparison  # two careers compared, neither one's own
+
+
 def test_pm_after_a_conversation_about_ai_pm_means_ai_pm_first() -> None:
     a = analyze("PMの勉強にはどんなオンライン講座がありますか？", "AI PMを目指しています")
     assert a.slugs == ("ai_product_manager", "product_manager")
