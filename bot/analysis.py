@@ -241,6 +241,8 @@ class Analyzer:
         if any(c.end <= own for c in cues) and search_text != asked:
             cues = [c for c in cues if c.end <= own]
         difference = any(c.aspect.name == "difference" for c in cues)
+        if difference:  # 「DSとは何が違う？」 asks what differs, not what DS is
+            cues = [c for c in cues if not _part_of_difference(c, cues, stripped)]
         main = _asked(cues, stripped)
         aspect = main.aspect if main else None
         aspect_turn = None
@@ -248,6 +250,9 @@ class Analyzer:
             aspect, aspect_turn = earlier
 
         refs, background = self._background(refs, named, search_text, aspect)
+        if difference and len(refs) == 1 and (others := [s for s in context if s != refs[0].slug]):
+            # 「DSとの違いは？」 after a conversation about MLEs: how the career talked about differs from DS
+            refs = [CareerRef(slug=others[0], via="conversation"), *refs]
         partners: tuple[str, ...] = ()
         if aspect is not None and aspect.name == "collaboration":
             refs, partners = self._partners(refs, named, context, search_text)
@@ -478,6 +483,13 @@ def _also_asked(cues: Sequence[Cue], main: Cue | None, start: int, end: int) -> 
                 and not set(other.roles) & set(main.aspect.roles) and (c.end <= main.start or c.start >= main.end)):
             return other
     return None
+
+
+def _part_of_difference(cue: Cue, cues: Sequence[Cue], text: str) -> bool:
+    """Whether a definition cue only begins a question about a difference (「とは何|が違う」, 「って何|が違うの」)."""
+    if cue.aspect.name != "definition":
+        return False
+    return any(c.aspect.name == "difference" and re.fullmatch(r"\s*[がか]?\s*", text[cue.end : c.start]) for c in cues)
 
 
 def _asked(cues: Sequence[Cue], text: str) -> Cue | None:

@@ -139,6 +139,14 @@ def test_a_career_named_as_the_goal_or_as_the_subject_is_no_background() -> None
     assert analyze("PMとAI PM、未経験から目指しやすいのは？").comparison  # two careers compared, neither one's own
 
 
+@pytest.mark.parametrize("question", ["データサイエンティストとは何が違うの？", "DSとの違いは？", "How is that different from a data scientist?"])
+def test_a_difference_from_one_career_after_a_conversation_about_another_compares_the_two(question: str) -> None:
+    a = analyze(question, "機械学習エンジニアについて教えて")
+    assert a.aspect.name == "difference" and a.comparison, (a.aspect, a.comparison)
+    assert a.slugs == ("machine_learning_engineer", "data_scientist")
+    assert analyze("データサイエンティストとは何？", "機械学習エンジニアについて教えて").aspect.name == "definition"
+
+
 def test_pm_after_a_conversation_about_ai_pm_means_ai_pm_first() -> None:
     a = analyze("PMの勉強にはどんなオンライン講座がありますか？", "AI PMを目指しています")
     assert a.slugs == ("ai_product_manager", "product_manager")
