@@ -67,6 +67,8 @@ def test_lead_ins_are_the_short_parents_of_subsections() -> None:
         ("DSの面接の質問をまとめて", "interview"),  # a more specific part wins
         ("How do the career paths of ML engineers and data scientists differ?", "career_path"),  # plural
         ("AI PMはデモを作るとき何を使ってる？", "tools"),
+        ("What would an AI PM use to spin up a quick demo?", "tools"),  # "what … use", as 何を使う
+        ("What do data scientists use for version control?", "tools"),
         ("How do data scientists and ML engineers work together?", "collaboration"),
         ("Can a senior ML engineer make 15 million yen a year?", "salary"),
         ("As a data scientist, what other roles could I move into later on?", "career_path"),
