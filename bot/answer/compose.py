@@ -159,7 +159,7 @@ class Composer:
                           if all(g.section.id != n.section.id for n in named)]
         if a.also is not None and any(self.aspects.role_of(s) in a.also.roles for s in sections):
             trace.append(f"{slug}: also asked about {a.also.name}")
-            second = replace(a, aspect=a.also, also=None)
+            second = replace(a, aspect=a.also, also=a.aspect)  # the part asked first is the other one now
             extra = [g for g in self._by_type(second, sections, slug, careers, trace)
                      if all(g.section.id != x.section.id for x in groups)]
             groups += extra[:1]
@@ -542,13 +542,18 @@ class Composer:
 
     def _detail(self, units: Sequence[Unit], head: Unit, a: QuestionAnalysis) -> str:
         """An item in full: its title or text, then its first body sentence (or sub-item) and the ones the
-        topic points to (at most two)."""
+        topic points to or that speak of the other part the question asks about (at most two)."""
         body = [u for u in units if u.parent == head.order]
         if not body:
             return head.text
-        asked = [u for u in body[1:] if self._weight(a, u) >= FOCUS_MIN]
+        asked = [u for u in body[1:] if self._weight(a, u) >= FOCUS_MIN or self._names_other_part(a, u)]
         shown = " ".join(u.text for u in ([body[0]] + asked)[:2])
         return f"{head.text} — {shown}" if head.title else f"{head.text}（{shown}）"
+
+    def _names_other_part(self, a: QuestionAnalysis, unit: Unit) -> bool:
+        """Whether ``unit`` speaks of the other part a question about two asks (「外資系の年収は？」: the line of the
+        employers that says 年収水準は国内企業より高い), by that part's cues."""
+        return a.also is not None and any(c.aspect.name == a.also.name for c in self.aspects.cues(unit.text))
 
     @staticmethod
     def _group(section: Section, units: Sequence[Unit], slug: str) -> Group:

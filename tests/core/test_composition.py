@@ -61,6 +61,12 @@ def test_two_parts_asked_together_are_both_answered(advisor: Advisor) -> None:
                                  "data_scientist#データサイエンティストの将来展望と重要性の高まり"]
 
 
+def test_an_item_of_the_second_part_says_what_it_has_to_do_with_the_first(advisor: Advisor) -> None:
+    answer = advisor.ask("外資系のPdMって、日本企業より年収高いんですか？")  # salary, and the employers beside it
+    assert "product_manager#日本での就職可能な企業" in cited(answer)
+    assert "年収水準は国内企業より高い傾向" in answer.text, answer.text  # the employer's line about pay, not only its first
+
+
 def test_a_day_in_the_life_lists_every_duty(advisor: Advisor) -> None:
     answer = advisor.ask("DSの1日ってどんな感じ？")
     assert cited(answer) == ["data_scientist#データサイエンティストとは", "data_scientist#主な業務"]  # what it is, then
