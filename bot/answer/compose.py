@@ -497,11 +497,17 @@ class Composer:
         return sum(w for t, w in a.focus_terms.items() if t in unit.terms)
 
     def _focused(self, a: QuestionAnalysis, units: Sequence[Unit]) -> list[Unit]:
-        """The units the question's topic points to (by name first, else by text), or [] for none in particular."""
+        """The units the question's topic points to (by name first, else by text), or [] for none in particular.
+
+        The topic's own words decide before the cue asked with them: in 「ベイズモデルを作るときに使うライブラリ」
+        the row about Bayesian modelling, not the one named 分析ライブラリ; the cue names a unit only when the
+        topic points to none (「メーカー系でも働ける？」)."""
         if not units or not a.focus_terms:
             return []
-        for weigh, bar in ((self._key_weight, FOCUS_MIN), (self._weight, FOCUS_MIN_TEXT)):
-            weights = [weigh(a, u) for u in units]
+        topic = replace(a, cue_terms={})
+        for weigh, bar, by in ((self._key_weight, FOCUS_MIN, topic), (self._weight, FOCUS_MIN_TEXT, topic),
+                               (self._key_weight, FOCUS_MIN, a), (self._weight, FOCUS_MIN_TEXT, a)):
+            weights = [weigh(by, u) for u in units]
             top = max(weights)
             if top >= bar:
                 return [u for u, w in zip(units, weights, strict=True) if w >= FOCUS_SHARE * top]

@@ -67,6 +67,14 @@ def test_an_item_of_the_second_part_says_what_it_has_to_do_with_the_first(adviso
     assert "年収水準は国内企業より高い傾向" in answer.text, answer.text  # the employer's line about pay, not only its first
 
 
+def test_the_topic_picks_the_row_before_the_cue_asked_with_it(advisor: Advisor) -> None:
+    answer = advisor.ask("DSが効果検証とかベイズモデルを作るときに使うライブラリって何がある？")
+    assert "PyMC、Stan" in answer.text and "DoWhy" in answer.text, answer.text
+    assert "Polars" not in answer.text  # the row named 分析ライブラリ holds the cue word, not the topic
+    monitoring = advisor.ask("MLエンジニアは本番モデルの監視にどんなツールを使う？")
+    assert "Evidently" in monitoring.text and "vLLM" not in monitoring.text, monitoring.text
+
+
 def test_a_day_in_the_life_lists_every_duty(advisor: Advisor) -> None:
     answer = advisor.ask("DSの1日ってどんな感じ？")
     assert cited(answer) == ["data_scientist#データサイエンティストとは", "data_scientist#主な業務"]  # what it is, then
