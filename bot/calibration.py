@@ -111,9 +111,11 @@ class Evidence:
 
     ``dense`` is the best cosine that counts; ``coverage`` the share of the topic's
     term weight in the top passages; ``english`` says the dense signal stands alone;
-    ``bonus`` the career (or known-topic) bonus applies; ``damped`` the
+    ``bonus`` the career bonus applies (the question names a covered career); ``damped`` the
     unknown-topic factor (once per reason); ``uncovered`` the question names a
-    career no article covers (confidence 0).
+    career no article covers (confidence 0); ``known_words`` the topic is in the articles'
+    own words, which earns the same bonus where its meaning is not unrelated to them (a
+    dense part above zero: 「今日のランチ何食べよう？」 shares words with them, not a meaning).
     """
 
     dense: float
@@ -122,6 +124,7 @@ class Evidence:
     bonus: bool
     damped: int
     uncovered: bool
+    known_words: bool = False
 
 
 def _dense_part(dense: np.ndarray | float, low: np.ndarray | float, high: np.ndarray | float) -> np.ndarray:
@@ -138,7 +141,8 @@ def _confidences(evidence: Sequence[Evidence], dense_part: np.ndarray) -> np.nda
     """Confidences of each evidence (rows) for dense parts ``dense_part`` of shape (…, len(evidence))."""
     coverage = np.asarray([e.coverage for e in evidence])
     english = np.asarray([e.english for e in evidence])
-    bonus = np.asarray([e.bonus for e in evidence])
+    known_words = np.asarray([e.known_words for e in evidence])
+    bonus = np.asarray([e.bonus for e in evidence]) | (known_words & (np.asarray(dense_part) > 0))
     damp = np.asarray([UNKNOWN_TOPIC_FACTOR ** e.damped for e in evidence])
     uncovered = np.asarray([e.uncovered for e in evidence])
     conf = np.where(english, dense_part, 0.5 * dense_part + 0.5 * coverage)

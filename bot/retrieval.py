@@ -400,7 +400,8 @@ class Retriever:
             dense=float(top_dense),
             coverage=float(coverage),
             english=a.language == "en",
-            bonus=bool(a.careers or known_topic),
+            bonus=bool(a.careers),
+            known_words=known_topic,
             damped=damped,
             uncovered=bool(a.uncovered_career or a.uncovered_topic or a.uncovered_employer),
         )

@@ -105,6 +105,13 @@ def test_english_questions_get_english_wording(advisor: Advisor) -> None:
     assert off.abstained and "don't cover" in off.text and "Careers I can talk about" in off.text
 
 
+def test_words_the_articles_share_do_not_answer_a_question_whose_meaning_is_unrelated(advisor: Advisor) -> None:
+    # 「ランチ」 and 「おすすめ」 are in the articles' text, but nothing there means anything like lunch
+    lunch = advisor.ask("今日のランチ何食べよう？おすすめある？")
+    assert lunch.abstained and lunch.citations == (), lunch.text
+    assert not advisor.ask("未経験からデータサイエンティストになるには？").abstained
+
+
 def test_an_abstention_says_so_and_suggests_the_nearest_topics(advisor: Advisor) -> None:
     answer = advisor.ask("東京の明日の天気は？")
     assert answer.abstained and not answer.confident and answer.citations == ()

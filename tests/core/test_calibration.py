@@ -40,6 +40,15 @@ def test_confidence_maps_the_cosine_between_the_thresholds() -> None:
     assert confidence_of(Evidence(dense=0.9, coverage=1.0, english=False, bonus=True, damped=0, uncovered=True), cal) == 0.0
 
 
+def test_the_articles_words_earn_the_bonus_only_with_a_meaning_not_unrelated_to_them() -> None:
+    cal = Calibration(cosine_low=0.2, cosine_high=0.6)
+    words = dict(coverage=1.0, english=False, bonus=False, damped=0, uncovered=False, known_words=True)
+    assert confidence_of(Evidence(dense=0.1, **words), cal) == pytest.approx(0.5)  # words alone, no bonus
+    assert confidence_of(Evidence(dense=0.3, **words), cal) == pytest.approx(0.625 + 0.375 * 0.5)
+    career = dict(words, bonus=True)  # a covered career named: the bonus whatever the cosine
+    assert confidence_of(Evidence(dense=0.1, **career), cal) == pytest.approx(0.75)
+
+
 def test_the_fit_finds_where_an_embedders_cosines_separate_the_questions() -> None:
     """Off-topic questions near 0.78, in-scope ones from 0.84 up (an e5-like range): the fit puts the bar between."""
     in_scope = [english(c) for c in (0.84, 0.86, 0.88, 0.90, 0.93)]
