@@ -227,6 +227,10 @@ def test_a_subject_the_articles_leave_out_is_found_in_the_sentence_that_asks() -
     assert analyze("How should I format my resume for product manager jobs?").uncovered_topic == "resume"
     assert analyze("I'm 45. Is there an age limit for switching into ML engineering?").uncovered_topic == "age limit"
     assert analyze("AI PMに必要な交渉力とは？").uncovered_topic is None  # a skill the article names
+    # money for learning, figures about the people, the terms of a contract
+    assert analyze("プロダクトマネジメントの講座に教育訓練給付金は使えますか？").uncovered_topic == "給付金"
+    assert analyze("What percentage of product managers in Japan are women?").uncovered_topic == "women"
+    assert analyze("Can I legally join a rival as an MLE under a non-compete?").uncovered_topic == "legally"
 
 
 def test_a_place_the_articles_never_name_is_beyond_them_and_shown_as_typed() -> None:
