@@ -461,7 +461,8 @@ class Analyzer:
 
 
 def _asking_sentence(text: str, cue: Cue | None) -> tuple[int, int]:
-    """Offsets in ``text`` of the sentence that holds ``cue``, or of the last sentence with words."""
+    """Offsets in ``text`` of the sentence that holds ``cue``, else of the last question (a sentence ending in
+    ?: "Is there an age cutoff? I'm 45 and…" asks in the first), else of the last sentence with words."""
     bounds, begin = [], 0
     for m in _SENTENCE_END.finditer(text):
         bounds.append((begin, m.end()))
@@ -469,7 +470,9 @@ def _asking_sentence(text: str, cue: Cue | None) -> tuple[int, int]:
     bounds.append((begin, len(text)))
     if cue is not None:
         return next((b, e) for b, e in bounds if b <= cue.start < e or e == len(text))
-    return next(((b, e) for b, e in reversed(bounds) if text[b:e].strip(" 。.!?\n")), (0, len(text)))
+    worded = [(b, e) for b, e in bounds if text[b:e].strip(" 。.!?\n")]
+    asking = [(b, e) for b, e in worded if "?" in text[b:e]]
+    return (asking or worded or [(0, len(text))])[-1]
 
 
 def _also_asked(cues: Sequence[Cue], main: Cue | None, start: int, end: int) -> Aspect | None:
