@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .aspects import Aspect, AspectLexicon, Cue
@@ -299,6 +299,12 @@ class Analyzer:
             uncovered_topic=self.aspects.beyond(stripped[start:end]) or self._place_asked(asked, asked_topic),
             uncovered_employer=self._employer_asked(search_text, asked_topic, aspect),
         )
+
+    def with_aspect(self, a: QuestionAnalysis, aspect: Aspect, example: str) -> QuestionAnalysis:
+        """``a`` asking about ``aspect``, recognised by its meaning as nearest ``example``, with what depends
+        on the aspect decided again (「楽天のDSチームは来年縮小される？」 asks an employer about the outlook)."""
+        employer = a.uncovered_employer or self._employer_asked(a.search_text, a.asked_topic, aspect)
+        return replace(a, aspect=aspect, aspect_example=example, uncovered_employer=employer)
 
     def _partner_asked(self, question: str, aspect: Aspect | None) -> str | None:
         """A role the articles only work with, as the subject of a question about a career's own parts

@@ -31,7 +31,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -226,7 +226,7 @@ class Retriever:
         vectors = self.embedder.embed_queries([query, *topics])
         t2 = time.perf_counter()
         if a.aspect is None and a.careers and (found := self.by_meaning.recognise(vectors[0])):
-            a = replace(a, aspect=found[0], aspect_example=found[1])
+            a = self.analyzer.with_aspect(a, *found)
         lex = self.index.lexical_scores(self._query_terms(f"{query} {expansion}"))
         pool = self._candidates(vectors[0], lex, careers, a)
         base = self._evidence(pool, vectors[0], lex)

@@ -223,6 +223,8 @@ def test_a_subject_no_part_of_the_articles_covers_abstains_by_name(advisor: Advi
     ("Googleの機械学習エンジニアの選考って面接何回あるの？", "Google"),  # shown as typed
     ("How much does a data scientist make at LINEヤフー?", "LINEヤフー"),
     ("What's the salary band for a senior PdM at Mercari?", "Mercari"),  # as English writes メルカリ (synonyms)
+    ("楽天のデータサイエンティストって将来性ある？", "楽天"),  # the outlook is the career's, not one company's
+    ("Do you think Rakuten will cut its data science team next year?", "Rakuten"),  # the outlook by meaning
 ])
 def test_one_employers_salary_or_interview_abstains_by_name(advisor: Advisor, question: str, employer: str) -> None:
     # The salary tables and interview questions are for the career as a whole; the employers part names the company.
