@@ -68,6 +68,8 @@ def test_lead_ins_are_the_short_parents_of_subsections() -> None:
         ("How do the career paths of ML engineers and data scientists differ?", "career_path"),  # plural
         ("AI PMはデモを作るとき何を使ってる？", "tools"),
         ("What would an AI PM use to spin up a quick demo?", "tools"),  # "what … use", as 何を使う
+        ("How much does a data scientist make in Japan?", "salary"),
+        ("With AI making coding cheap, will product managers become less important?", "outlook"),  # not "become"
         ("What do data scientists use for version control?", "tools"),
         ("How do data scientists and ML engineers work together?", "collaboration"),
         ("Can a senior ML engineer make 15 million yen a year?", "salary"),
@@ -81,6 +83,11 @@ def test_lead_ins_are_the_short_parents_of_subsections() -> None:
 )
 def test_the_aspect_is_what_the_question_asks(question: str, aspect: str) -> None:
     assert analyze(question).aspect.name == aspect
+
+
+def test_how_much_of_a_thing_is_no_salary_question() -> None:
+    assert analyze("How much stats and math do I really need as a data scientist?").aspect is None  # by meaning later
+    assert analyze("How much can a senior ML engineer earn?").aspect.name == "salary"
 
 
 def test_a_one_kanji_cue_counts_only_as_a_word_of_its_own() -> None:
