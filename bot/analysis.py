@@ -58,11 +58,13 @@ BECOMING_ASPECTS = frozenset({"start", "learning"})
 _BACKGROUND_AFTER = re.compile(r"^\s*(?:から|出身|歴|の経験|を(?:[0-9]+年)?(?:やって|して|経験)|として(?:[0-9]|働いて(?:い|き|[0-9])))")
 #: Before it, the same in English ("from data science", "I'm a PM", "as a data scientist").
 _BACKGROUND_BEFORE = re.compile(r"(?:\bfrom|\bi'?m|\bi am|\bas)\s+(?:(?:a|an|the)\s+)?$")
+#: After a job title, what makes it the subject it asks about (「BIエンジニアという職種の」, 「SREの年収」).
+_TITLE_SUBJECT = re.compile(r"^\s*(?:という|って|とは|は|の|が|に|'s\b)")
 #: Words that set one role against another (「Xより」, 「Xと比べて」, "than X", "X vs Y").
 _COMPARED_AFTER = re.compile(r"^\s*(?:の(?:方|ほう)|って|は|が)?\s*(?:より|と比べ|に比べ|と比較|vs\b|versus\b)")
 _COMPARED_BEFORE = re.compile(r"(?:より|than|compared? (?:to|with)|vs\.?|versus)\s*(?:(?:a|an|the)\s+)?$")
 _THAN = re.compile(r"(?:than|compared? (?:to|with)|vs\.?|versus)\s+(?:(?:a|an|the)\s+)?$")
-_JOINED = re.compile(r"^\s*(?:と|や|and|or|/|・)\s*$")
+_JOINED = re.compile(r"^\s*(?:と|や|and|or|/|・)\s*(?:(?:a|an|the)\s+)?$")
 _WHICH = re.compile(r"どっち|どちら|which\b|比べ|比較")
 
 
@@ -292,7 +294,7 @@ class Analyzer:
             terms=weights,
             cue_terms={t: self.idf(t) for t in terms(main.word) if is_content_term(t)} if main else {},
             uncovered_career=(
-                self._compared_role(asked, aspect)
+                self._compared_role(asked, aspect) or self._asked_of_another(asked, main, aspect)
                 if refs
                 else self.careers.uncovered(asked) or self._partner_asked(asked, aspect)
             ),
@@ -349,6 +351,25 @@ class Analyzer:
                 )
             )
             if compared:
+                return as_typed(question, spans, start, end)
+        return None
+
+    def _asked_of_another(self, question: str, main: Cue | None, aspect: Aspect | None) -> str | None:
+        """A job title no article covers, the subject of the sentence that asks about a career's own part while
+        no covered career is named in it (「BIエンジニアという職種の年収は？データサイエンティストより低い？」:
+        the pay asked is the BI engineer's), as the user typed it; else None."""
+        if main is None or aspect is None or aspect.name not in CAREER_ASPECTS:
+            return None
+        norm, spans = normalize_with_spans(question)
+        cue = normalize(main.word)
+        bounds = [_sentence_around(norm, m.start(), m.end()) for m in re.finditer(re.escape(cue), norm)]
+        if not bounds:
+            return None
+        left, right = bounds[-1]
+        if any(left <= start < right for _, _, start, _ in self.careers.spans(question)):
+            return None
+        for start, end in self.careers.uncovered_spans(norm):
+            if left <= start < right and _TITLE_SUBJECT.match(norm[end:]):
                 return as_typed(question, spans, start, end)
         return None
 

@@ -144,6 +144,8 @@ def test_an_abstention_says_so_and_suggests_the_nearest_topics(advisor: Advisor)
         ("Do MLEs earn more than backend engineers?", "backend engineers"),
         ("How does a data engineer's salary compare to an MLE's?", "data engineer"),
         ("Is a designer paid less than a product manager?", "designer"),
+        # the sentence that asks names only the uncovered one, a covered career comes later
+        ("BIエンジニアという職種の年収はどのくらいでしょうか。データサイエンティストより低いのですか？", "BIエンジニア"),
     ],
 )
 def test_a_neighbouring_career_that_has_no_article_abstains_by_name(advisor: Advisor, question: str, career: str) -> None:
