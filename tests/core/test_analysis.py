@@ -238,6 +238,7 @@ def test_a_subject_the_articles_leave_out_is_found_in_the_sentence_that_asks() -
     assert analyze("プロダクトマネジメントの講座に教育訓練給付金は使えますか？").uncovered_topic == "給付金"
     assert analyze("What percentage of product managers in Japan are women?").uncovered_topic == "women"
     assert analyze("Can I legally join a rival as an MLE under a non-compete?").uncovered_topic == "legally"
+    assert analyze("外資系のPdMは日本企業に比べて解雇されやすいと聞きますが、実際どう？").uncovered_topic == "解雇"
     # no cue: the sentence that asks is the last question, not the background after it
     assert analyze("Is there an age cutoff for getting into data science? I'm 45 and have never written code.") \
         .uncovered_topic == "age cutoff"
