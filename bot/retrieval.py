@@ -70,6 +70,16 @@ def _as_typed_latin(word: str, question: str) -> str | None:
     return m.group() if m else None
 
 
+#: A quoted title: in 『』 (a book's marks), or in straight or curly quotes.
+_QUOTED_TITLE = re.compile(r"『([^』]{2,60})』|[\"“']([^\"”']{3,60})[\"”']")
+
+
+def _title_cased(phrase: str) -> bool:
+    """Whether most of ``phrase``'s Latin words of four or more letters start with a capital, as titles are written."""
+    words = re.findall(r"[A-Za-z]{4,}", phrase)
+    return len(words) >= 2 and sum(w[0].isupper() for w in words) > len(words) / 2
+
+
 def _written_as_name(word: str, question: str) -> bool:
     """Whether Latin-letter ``word`` (normalised) is written in ``question`` with a capital or a digit, as names
     and acronyms are (「SPI」, 「Figma」, 「G検定」), rather than in small letters as a plain English word is."""
@@ -355,6 +365,18 @@ class Retriever:
                 found.append(word)
         return found
 
+    def _unknown_titles(self, a: QuestionAnalysis) -> list[str]:
+        """Titles the question quotes (『…』, or a Title Cased phrase in quotes: 'Cracking the PM Interview') that
+        the articles' text never holds, normalised; a quoted remark (「この機能作って」) is no title."""
+        found = []
+        for m in _QUOTED_TITLE.finditer(a.question):
+            title = next(g for g in m.groups() if g)
+            if m.group(1) is None and not _title_cased(title):
+                continue
+            if normalize(title) not in self._text:
+                found.append(normalize(title))
+        return found
+
     def _known_katakana(self, word: str) -> bool:
         """Whether the articles use katakana ``word``, or the two words it is made of (「ミドル」+「クラス」)."""
         if word in self._katakana:
@@ -396,6 +418,8 @@ class Retriever:
         damped += int(a.language == "en" and a.aspect is None and not a.careers)
         # An English question that asks about an acronym the articles never use ("PMP", "JLPT").
         damped += int(a.language == "en" and bool(self._unknown_acronyms(a)))
+        # A title in quotes that the articles never write ("Is 'Cracking the PM Interview' worth buying?").
+        damped += int(bool(self._unknown_titles(a)))
         evidence = Evidence(
             dense=float(top_dense),
             coverage=float(coverage),

@@ -105,6 +105,14 @@ def test_english_questions_get_english_wording(advisor: Advisor) -> None:
     assert off.abstained and "don't cover" in off.text and "Careers I can talk about" in off.text
 
 
+@pytest.mark.parametrize("question", [
+    "『INSPIRED』ってAI PMを目指す人にも役立ちますか？",  # a title the articles name
+    "営業から「この機能作って」って毎日のように言われるんだけど、PMとして営業チームとはどう付き合えばいい？",  # a remark
+])
+def test_a_quoted_title_the_articles_name_or_a_quoted_remark_is_answered(advisor: Advisor, question: str) -> None:
+    assert not advisor.ask(question).abstained
+
+
 def test_words_the_articles_share_do_not_answer_a_question_whose_meaning_is_unrelated(advisor: Advisor) -> None:
     # 「ランチ」 and 「おすすめ」 are in the articles' text, but nothing there means anything like lunch
     lunch = advisor.ask("今日のランチ何食べよう？おすすめある？")
@@ -172,6 +180,8 @@ def test_a_partner_role_beside_a_career_or_as_a_skill_is_not_an_uncovered_career
     "MLエンジニアってフルリモートで働ける会社の割合どれくらい？",  # a loanword none of them uses
     "AIPM目指してるんですけど、G検定って取る意味ありますか？",  # one certification: a name glued to 検定
     "Is the PMP certification useful if I want to become a product manager?",  # an acronym, in English
+    "Is 'Cracking the PM Interview' still worth buying to prep for PM interviews?",  # a title in quotes
+    "PdMを目指すなら『ゼロ秒思考』は読んでおくべき？",
 ])
 def test_a_named_thing_the_articles_never_mention_abstains_even_under_a_template_part(advisor: Advisor, question: str) -> None:
     # 「面接」 and 「なるには」 are parts the articles cover, but SPI and PMP appear in none of them.
