@@ -314,12 +314,16 @@ class Analyzer:
         if aspect is None or aspect.name not in CAREER_ASPECTS or not self.partners:
             return None
         norm, spans = normalize_with_spans(question)
-        for name in self.partners:
-            for m in re.finditer(re.escape(name), norm):
-                word_start = m.start() == 0 or not norm[m.start() - 1].isalnum()
-                if word_start and _SUBJECT_AFTER.match(norm[m.end():]):
-                    return as_typed(question, spans, m.start(), m.end())
+        for start, end in self._partner_spans(norm):
+            if _SUBJECT_AFTER.match(norm[end:]):
+                return as_typed(question, spans, start, end)
         return None
+
+    def _partner_spans(self, norm: str) -> list[tuple[int, int]]:
+        """(start, end) of each name of a role the articles only work with where a word of normalised ``norm``
+        starts there, longest name first, then in order."""
+        return [m.span() for name in self.partners for m in re.finditer(re.escape(name), norm)
+                if m.start() == 0 or not norm[m.start() - 1].isalnum()]
 
     def _compared_role(self, question: str, aspect: Aspect | None) -> str | None:
         """A role no article covers, set against a career the question names to compare the two
@@ -331,10 +335,7 @@ class Analyzer:
         norm, spans = normalize_with_spans(question)
         covered = [(start, end) for _, _, start, end in self.careers.spans(question)]
         roles = self.careers.uncovered_spans(norm) + [
-            m.span()
-            for name in self.partners
-            for m in re.finditer(re.escape(name), norm)
-            if (m.start() == 0 or not norm[m.start() - 1].isalnum()) and not any(s <= m.start() < e for s, e in covered)
+            (start, end) for start, end in self._partner_spans(norm) if not any(s <= start < e for s, e in covered)
         ]
         for start, end in sorted(roles):
             sentence = _sentence_around(norm, start, end)

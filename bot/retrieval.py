@@ -373,8 +373,8 @@ class Retriever:
             title = next(g for g in m.groups() if g)
             if m.group(1) is None and not _title_cased(title):
                 continue
-            if normalize(title) not in self._text:
-                found.append(normalize(title))
+            if (written := normalize(title)) not in self._text:
+                found.append(written)
         return found
 
     def _known_katakana(self, word: str) -> bool:

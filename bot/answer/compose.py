@@ -30,7 +30,7 @@ of the same part of the same article.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..analysis import QuestionAnalysis
@@ -431,19 +431,20 @@ class Composer:
 
     def _prose(self, a: QuestionAnalysis, sections: Sequence[Section], slug: str, trace: list[str]) -> list[Group]:
         scored: list[tuple[Section, list[Unit], float]] = []
+        focus = a.focus_terms
         for section in sections[:MAX_SECTIONS]:
             units = list(section_units(section))
             if not units:
                 continue
             collaboration = self.aspects.role_of(section) == "collaboration" and len(units) <= 6
-            ranked = sorted(units, key=lambda u: (-self._weight(a, u), u.order))
-            best = self._weight(a, ranked[0])
+            ranked = sorted(units, key=lambda u: (-self._weight(focus, u), u.order))
+            best = self._weight(focus, ranked[0])
             if collaboration and section.id not in self._leads:
                 picked = units
             elif best == 0:
                 picked = units[:2]
             else:
-                picked = [u for u in ranked[:MAX_PROSE_UNITS] if self._weight(a, u) >= UNIT_SHARE * best]
+                picked = [u for u in ranked[:MAX_PROSE_UNITS] if self._weight(focus, u) >= UNIT_SHARE * best]
             scored.append((section, sorted(picked, key=lambda u: u.order), best))
         if not scored:
             return []
@@ -486,15 +487,16 @@ class Composer:
         return cued or ([a.aspect] if a.aspect else [])
 
     @staticmethod
-    def _weight(a: QuestionAnalysis, unit: Unit) -> float:
-        return sum(w for t, w in a.focus_terms.items() if t in unit.terms)
+    def _weight(weights: Mapping[str, float], unit: Unit) -> float:
+        """The weight of ``weights``' terms (a question's `focus_terms`, say) in a unit's text."""
+        return sum(w for t, w in weights.items() if t in unit.terms)
 
     @staticmethod
-    def _key_weight(a: QuestionAnalysis, unit: Unit) -> float:
-        """The topic's weight on a unit's name: a row's first cell, an item's title, else its text."""
+    def _key_weight(weights: Mapping[str, float], unit: Unit) -> float:
+        """The weight of ``weights``' terms on a unit's name: a row's first cell, an item's title, else its text."""
         if unit.kind == "row" or unit.title:
-            return sum(w for t, w in a.focus_terms.items() if t in set(terms(unit.title)))
-        return sum(w for t, w in a.focus_terms.items() if t in unit.terms)
+            return sum(w for t, w in weights.items() if t in set(terms(unit.title)))
+        return sum(w for t, w in weights.items() if t in unit.terms)
 
     def _focused(self, a: QuestionAnalysis, units: Sequence[Unit]) -> list[Unit]:
         """The units the question's topic points to (by name first, else by text), or [] for none in particular.
@@ -502,11 +504,11 @@ class Composer:
         The topic's own words decide before the cue asked with them: in 「ベイズモデルを作るときに使うライブラリ」
         the row about Bayesian modelling, not the one named 分析ライブラリ; the cue names a unit only when the
         topic points to none (「メーカー系でも働ける？」)."""
-        if not units or not a.focus_terms:
+        focus = a.focus_terms
+        if not units or not focus:
             return []
-        topic = replace(a, cue_terms={})
-        for weigh, bar, by in ((self._key_weight, FOCUS_MIN, topic), (self._weight, FOCUS_MIN_TEXT, topic),
-                               (self._key_weight, FOCUS_MIN, a), (self._weight, FOCUS_MIN_TEXT, a)):
+        for weigh, bar, by in ((self._key_weight, FOCUS_MIN, a.terms), (self._weight, FOCUS_MIN_TEXT, a.terms),
+                               (self._key_weight, FOCUS_MIN, focus), (self._weight, FOCUS_MIN_TEXT, focus)):
             weights = [weigh(by, u) for u in units]
             top = max(weights)
             if top >= bar:
@@ -515,12 +517,13 @@ class Composer:
 
     def _focused_sections(self, a: QuestionAnalysis, sections: Sequence[Section]) -> list[Section]:
         """The subsections the topic points to: by heading (「SQLの本」 → 「SQLとデータ前処理の習得」), else by text."""
-        if not a.focus_terms:
+        focus = a.focus_terms
+        if not focus:
             return []
-        heads = [sum(w for t, w in a.focus_terms.items() if t in set(terms(s.heading))) for s in sections]
+        heads = [sum(w for t, w in focus.items() if t in set(terms(s.heading))) for s in sections]
         if heads and max(heads) >= FOCUS_MIN:
             return [s for s, w in zip(sections, heads, strict=True) if w >= FOCUS_SHARE * max(heads)]
-        texts = [max((self._weight(a, u) for u in section_units(s)), default=0.0) for s in sections]
+        texts = [max((self._weight(focus, u) for u in section_units(s)), default=0.0) for s in sections]
         if texts and max(texts) >= FOCUS_MIN_TEXT:
             return [s for s, w in zip(sections, texts, strict=True) if w >= FOCUS_SHARE * max(texts)]
         return []
@@ -552,7 +555,8 @@ class Composer:
         body = [u for u in units if u.parent == head.order]
         if not body:
             return head.text
-        asked = [u for u in body[1:] if self._weight(a, u) >= FOCUS_MIN or self._names_other_part(a, u)]
+        focus = a.focus_terms
+        asked = [u for u in body[1:] if self._weight(focus, u) >= FOCUS_MIN or self._names_other_part(a, u)]
         shown = " ".join(u.text for u in ([body[0]] + asked)[:2])
         return f"{head.text} — {shown}" if head.title else f"{head.text}（{shown}）"
 
