@@ -69,9 +69,18 @@ class Cue:
 _LISTED = re.compile(r"[(（]([^()（）]*[、,][^()（）]*)[)）]")
 
 
+#: Between the two parts of a lexicon word written with ``…``: a few words of the same sentence.
+_GAP = r"[^。．？?！!\n]{0,40}?"
+
+
 def _cue(word: str) -> tuple[str, re.Pattern[str]]:
     """A cue word (normalised) and its pattern; ``^…`` matches only where a word starts (not after
-    hiragana: 「^とは?」 is not in 「ことは?」)."""
+    hiragana: 「^とは?」 is not in 「ことは?」); ``a…b`` matches ``a`` and then ``b`` later in the same
+    sentence ("how much…cost": "how much does a team plan cost", not "how much do PMs earn"), and the
+    text it shows is ``b``'s."""
+    if "…" in word:
+        first, _, last = (normalize(w).strip() for w in word.partition("…"))
+        return last, re.compile(rf"{_pattern(first).pattern}{_GAP}(?P<shown>{_pattern(last).pattern})")
     if word.startswith("^"):
         core = normalize(word[1:])
         return core, re.compile(r"(?<![\u3040-\u309f])" + _pattern(core).pattern)
@@ -238,7 +247,8 @@ class AspectLexicon:
     def beyond(self, text: str) -> str | None:
         """The first subject in ``text`` no part of the template covers (normalised: 「副業」, "work remote"), else None."""
         norm = normalize(text)
-        found = [(m.start(), m.group()) for _, pattern in self._beyond if (m := pattern.search(norm))]
+        found = [(m.start(), m.group("shown") if "shown" in pattern.groupindex else m.group())
+                 for _, pattern in self._beyond if (m := pattern.search(norm))]
         return min(found)[1] if found else None
 
     def unnamed_places(self, sections: Iterable[Section]) -> list[str]:

@@ -251,6 +251,19 @@ def test_a_subject_the_articles_leave_out_is_found_in_the_sentence_that_asks() -
         .uncovered_topic == "age cutoff"
 
 
+def test_prices_family_and_requests_for_code_are_beyond_and_two_part_words_match_in_one_sentence() -> None:
+    # "how much…cost": both in the sentence that asks, the text shown is the second part
+    assert analyze("How much does Udacity's Product Manager Nanodegree cost?").uncovered_topic == "cost"
+    assert analyze("How much do AI PMs earn? I know the cost of living is high.").uncovered_topic is None
+    assert analyze("How much does an AI PM earn in their first year?").uncovered_topic is None
+    assert analyze("How many product managers does LINE Yahoo currently employ?").uncovered_topic == "employ"
+    assert analyze("E資格の受験料ってどのくらい？").uncovered_topic == "受験料"
+    assert analyze("データサイエンティストになりたいけど、子育てと両立できますか？").uncovered_topic == "子育て"
+    assert analyze("AI PMの仕事で大丈夫か不安です。向いてますか？").uncovered_topic is None  # 夫 only as a word
+    assert analyze("PyTorchでLoRAのファインチューニングをするコードを書いてくれない？").uncovered_topic == "書いてくれ"
+    assert analyze("もしその面接に落ちたら、何ヶ月後に再応募できますか？").uncovered_topic == "再応募"
+
+
 def test_a_place_the_articles_never_name_is_beyond_them_and_shown_as_typed() -> None:
     assert analyze("東京と福岡でPdMの年収ってどのくらい差がありますか？").uncovered_topic == "福岡"
     assert analyze("Is it better to work as an ML engineer in Singapore or in Japan?").uncovered_topic == "Singapore"
