@@ -298,7 +298,9 @@ class Analyzer:
                 if refs
                 else self.careers.uncovered(asked) or self._partner_asked(asked, aspect)
             ),
-            uncovered_topic=self.aspects.beyond(stripped[start:end]) or self._place_asked(asked, asked_topic),
+            uncovered_topic=next((w for b, e in [(start, end), *_questions(stripped)]
+                                  if (w := self.aspects.beyond(stripped[b:e]))), None)
+            or self._place_asked(asked, asked_topic),
             uncovered_employer=self._employer_asked(search_text, asked_topic, aspect),
         )
 
@@ -501,6 +503,16 @@ def _asking_sentence(text: str, cue: Cue | None) -> tuple[int, int]:
     worded = [(b, e) for b, e in bounds if text[b:e].strip(" 。.!?\n")]
     asking = [(b, e) for b, e in worded if "?" in text[b:e]]
     return (asking or worded or [(0, len(text))])[-1]
+
+
+def _questions(text: str) -> list[tuple[int, int]]:
+    """Offsets in ``text`` of every sentence that ends in ? (a question, not background)."""
+    bounds, begin = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        if "?" in text[begin:m.end()]:
+            bounds.append((begin, m.end()))
+        begin = m.end()
+    return bounds
 
 
 def _also_asked(cues: Sequence[Cue], main: Cue | None, start: int, end: int) -> Aspect | None:

@@ -246,6 +246,10 @@ def test_a_subject_the_articles_leave_out_is_found_in_the_sentence_that_asks() -
     assert analyze("Preferred Networksは機械学習エンジニアを年間何人くらい採用していますか？").uncovered_topic == "何人"
     assert analyze("社内でAI PMを育成したいのですが、研修費はどのくらい見込めば？").uncovered_topic == "研修費"
     assert analyze("How many years until a data scientist is senior?").uncovered_topic is None  # the salary table says
+    # a second question asks too, though the cue is in another sentence
+    assert analyze("E資格の受験料はいくらですか？機械学習エンジニアを目指していて迷っています").uncovered_topic == "受験料"
+    assert analyze("PdMって有給とりやすい？繁忙期とかある？").uncovered_topic == "有給"
+    assert analyze("残業の多い営業職から抜け出したい。AI PMになるには？").uncovered_topic is None  # no question
     # no cue: the sentence that asks is the last question, not the background after it
     assert analyze("Is there an age cutoff for getting into data science? I'm 45 and have never written code.") \
         .uncovered_topic == "age cutoff"
