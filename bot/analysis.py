@@ -493,11 +493,7 @@ class Analyzer:
 def _asking_sentence(text: str, cue: Cue | None) -> tuple[int, int]:
     """Offsets in ``text`` of the sentence that holds ``cue``, else of the last question (a sentence ending in
     ?: "Is there an age cutoff? I'm 45 and…" asks in the first), else of the last sentence with words."""
-    bounds, begin = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        bounds.append((begin, m.end()))
-        begin = m.end()
-    bounds.append((begin, len(text)))
+    bounds = _sentences(text)
     if cue is not None:
         return next((b, e) for b, e in bounds if b <= cue.start < e or e == len(text))
     worded = [(b, e) for b, e in bounds if text[b:e].strip(" 。.!?\n")]
@@ -505,14 +501,19 @@ def _asking_sentence(text: str, cue: Cue | None) -> tuple[int, int]:
     return (asking or worded or [(0, len(text))])[-1]
 
 
-def _questions(text: str) -> list[tuple[int, int]]:
-    """Offsets in ``text`` of every sentence that ends in ? (a question, not background)."""
+def _sentences(text: str) -> list[tuple[int, int]]:
+    """Offsets in ``text`` of its sentences, each with the marks that end it; the last may be empty."""
     bounds, begin = [], 0
     for m in _SENTENCE_END.finditer(text):
-        if "?" in text[begin:m.end()]:
-            bounds.append((begin, m.end()))
+        bounds.append((begin, m.end()))
         begin = m.end()
+    bounds.append((begin, len(text)))
     return bounds
+
+
+def _questions(text: str) -> list[tuple[int, int]]:
+    """Offsets in ``text`` of every sentence that ends in ? (a question, not background)."""
+    return [(b, e) for b, e in _sentences(text) if "?" in text[b:e]]
 
 
 def _also_asked(cues: Sequence[Cue], main: Cue | None, start: int, end: int) -> Aspect | None:

@@ -69,8 +69,8 @@ class Cue:
 _LISTED = re.compile(r"[(（]([^()（）]*[、,][^()（）]*)[)）]")
 
 
-#: Between the two parts of a lexicon word written with ``…``: a few words of the same sentence.
-_GAP = r"[^。．？?！!\n]{0,40}?"
+#: Between the two parts of a lexicon word written with ``…``: a few words of the same sentence (normalised).
+_GAP = r"[^。.?!\n]{0,40}?"
 
 
 def _cue(word: str) -> tuple[str, re.Pattern[str]]:

@@ -260,6 +260,7 @@ def test_prices_family_and_requests_for_code_are_beyond_and_two_part_words_match
     assert analyze("How much does Udacity's Product Manager Nanodegree cost?").uncovered_topic == "cost"
     assert analyze("How much do AI PMs earn? I know the cost of living is high.").uncovered_topic is None
     assert analyze("How much does an AI PM earn in their first year?").uncovered_topic is None
+    assert ASPECTS.beyond("How much do AI PMs earn. The cost is high") is None  # not across a full stop
     assert analyze("How many product managers does LINE Yahoo currently employ?").uncovered_topic == "employ"
     assert analyze("E資格の受験料ってどのくらい？").uncovered_topic == "受験料"
     assert analyze("データサイエンティストになりたいけど、子育てと両立できますか？").uncovered_topic == "子育て"
