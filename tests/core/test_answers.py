@@ -189,6 +189,14 @@ def test_a_named_thing_the_articles_never_mention_abstains_even_under_a_template
     assert answer.abstained and answer.citations == (), answer.text
 
 
+def test_a_count_asked_where_the_best_passage_gives_no_figure_abstains(advisor: Advisor) -> None:
+    # The employers list has numbered items (「6. 製造・ヘルスケア」) but no figure; the salary table has years.
+    stay = advisor.ask("On average, how many years do data scientists stay at one company before switching jobs?")
+    assert stay.abstained and stay.citations == (), stay.text
+    senior = advisor.ask("データサイエンティストは何年目くらいでシニアの年収になる？")
+    assert not senior.abstained and "7年以上" in senior.text, senior.text
+
+
 @pytest.mark.parametrize(("question", "section"), [
     ("MLEにE資格は必要？", "machine_learning_engineer#6-ポートフォリオと資格で実力を証明する"),  # named by the article
     ("データサイエンティストの勉強で、無料のオンライン講座はありますか？", None),  # 「オンライン」 is a word, not a name
