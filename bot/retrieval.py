@@ -70,11 +70,11 @@ def _as_typed_latin(word: str, question: str) -> str | None:
     return m.group() if m else None
 
 
-#: A quoted title: in 『』 (a book's marks), or in straight or curly quotes.
 #: A question that asks for a count (normalised): "how many", 「何人」, 「何時間」, 「何ヶ月」 (not 「何年か」: "some years").
 _COUNT_ASKED = re.compile(r"(?<![a-z])how\s+many(?![a-z])|何(?:人|時間|ヶ月|か月|カ月|回|社|件|%|割|日|年(?!か))")
 #: A figure: a number with its unit or counter (「500〜850万円」, 「7年以上」, 「80%」), not a list's numbering.
 _FIGURE = re.compile(r"[0-9０-９]+(?:[,.][0-9]+)?\s*(?:万|億|円|%|％|年|ヶ月|か月|カ月|時間|人|名|社|件|回|日|倍|歳)")
+#: A quoted title: in 『』 (a book's marks), or in straight or curly quotes.
 _QUOTED_TITLE = re.compile(r"『([^』]{2,60})』|[\"“']([^\"”']{3,60})[\"”']")
 
 
