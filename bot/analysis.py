@@ -298,11 +298,18 @@ class Analyzer:
                 if refs
                 else self.careers.uncovered(asked) or self._partner_asked(asked, aspect)
             ),
-            uncovered_topic=next((w for b, e in [(start, end), *_questions(stripped)]
-                                  if (w := self.aspects.beyond(stripped[b:e]))), None)
-            or self._place_asked(asked, asked_topic),
+            uncovered_topic=self._beyond_asked(stripped, (start, end)) or self._place_asked(asked, asked_topic),
             uncovered_employer=self._employer_asked(search_text, asked_topic, aspect),
         )
+
+    def _beyond_asked(self, text: str, asking: tuple[int, int]) -> str | None:
+        """The first subject no part of the template covers, in the sentence of ``text`` that asks (offsets
+        ``asking``) or in any other that ends in ? (「E資格の受験料はいくら？MLEを目指していて…」); else None.
+        Background without ? is not looked at."""
+        for start, end in dict.fromkeys([asking, *_questions(text)]):  # the asking sentence once
+            if (word := self.aspects.beyond(text[start:end])) is not None:
+                return word
+        return None
 
     def with_aspect(self, a: QuestionAnalysis, aspect: Aspect, example: str) -> QuestionAnalysis:
         """``a`` asking about ``aspect``, recognised by its meaning as nearest ``example``, with what depends
