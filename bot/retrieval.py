@@ -70,8 +70,12 @@ def _as_typed_latin(word: str, question: str) -> str | None:
     return m.group() if m else None
 
 
-#: A question that asks for a count (normalised): "how many", 「何人」, 「何時間」, 「何ヶ月」 (not 「何年か」: "some years").
-_COUNT_ASKED = re.compile(r"(?<![a-z])how\s+many(?![a-z])|何(?:人|時間|ヶ月|か月|カ月|回|社|件|%|割|日|年(?!か))")
+#: A question that asks for a count or a date (normalised): "how many", 「何人」, 「何時間」, 「何ヶ月」 (not 「何年か」:
+#: "some years"); "when is", 「いつ開催」, 「何月」 (not 「いつ頃」 or 「いつから」: when in a career, which a ladder answers).
+_FIGURE_ASKED = re.compile(
+    r"(?<![a-z])how\s+many(?![a-z])|何(?:人|時間|ヶ月|か月|カ月|回|社|件|%|割|日|年(?!か)|月|曜)"
+    r"|(?<![a-z])(?:when(?:'s|\s+(?:is|are|was))|what\s+(?:date|day))(?![a-z])|いつ(?!も|か|の間|頃|ごろ|から|まで|にな)"
+)
 #: A figure: a number with its unit or counter (「500〜850万円」, 「7年以上」, 「80%」), not a list's numbering.
 _FIGURE = re.compile(r"[0-9０-９]+(?:[,.][0-9]+)?\s*(?:万|億|円|%|％|年|ヶ月|か月|カ月|時間|人|名|社|件|回|日|倍|歳)")
 #: A quoted title: in 『』 (a book's marks), or in straight or curly quotes.
@@ -424,8 +428,9 @@ class Retriever:
         damped += int(a.language == "en" and bool(self._unknown_acronyms(a)))
         # A title in quotes that the articles never write ("Is 'Cracking the PM Interview' worth buying?").
         damped += int(bool(self._unknown_titles(a)))
-        # A count asked ("how many interview rounds", 「何人採用」) where the best passage holds no figure at all.
-        damped += int(bool(_COUNT_ASKED.search(normalize(a.question))) and not _FIGURE.search(hits[0].passage.text))
+        # A count or a date asked ("how many interview rounds", "when is the next exam") where the best passage
+        # holds no figure at all.
+        damped += int(bool(_FIGURE_ASKED.search(normalize(a.question))) and not _FIGURE.search(hits[0].passage.text))
         evidence = Evidence(
             dense=float(top_dense),
             coverage=float(coverage),

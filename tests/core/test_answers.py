@@ -197,6 +197,22 @@ def test_a_count_asked_where_the_best_passage_gives_no_figure_abstains(advisor: 
     assert not senior.abstained and "7年以上" in senior.text, senior.text
 
 
+@pytest.mark.parametrize("question", [
+    "When is the next MLOps conference in Japan? I want to go as an ML engineer.",
+    "機械学習エンジニアの勉強会って次はいつ開催される？",
+])
+def test_a_date_asked_where_the_best_passage_gives_no_figure_abstains(advisor: Advisor, question: str) -> None:
+    # The articles give no dates of events; the sections these words meet hold no figure either.
+    answer = advisor.ask(question)
+    assert answer.abstained and answer.citations == (), answer.text
+
+
+def test_when_in_a_career_is_answered_by_the_ladder(advisor: Advisor) -> None:
+    # 「いつ頃」 asks when in a career, not for a date: the ladder (no figures) answers it.
+    answer = advisor.ask("PdMっていつ頃からリーダーを任される？")
+    assert not answer.abstained and "シニアPdM" in answer.text, answer.text
+
+
 @pytest.mark.parametrize(("question", "section"), [
     ("MLEにE資格は必要？", "machine_learning_engineer#6-ポートフォリオと資格で実力を証明する"),  # named by the article
     ("データサイエンティストの勉強で、無料のオンライン講座はありますか？", None),  # 「オンライン」 is a word, not a name
