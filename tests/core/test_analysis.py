@@ -269,6 +269,18 @@ def test_prices_family_and_requests_for_code_are_beyond_and_two_part_words_match
     assert analyze("もしその面接に落ちたら、何ヶ月後に再応募できますか？").uncovered_topic == "再応募"
 
 
+def test_leave_on_call_mentors_licences_degrees_agents_and_dress_are_beyond() -> None:
+    assert analyze("Do AI PMs at big companies get paternity leave?").uncovered_topic == "paternity leave"
+    assert analyze("Is being on call every weekend normal for ML engineers?").uncovered_topic == "on call"
+    assert analyze("MLEとして働きながらメンターを探すならどこ？").uncovered_topic == "メンター"
+    assert analyze("How much is a Tableau license for a data scientist?").uncovered_topic == "license"
+    assert analyze("データサイエンティストに修士は要りますか？").uncovered_topic == "修士"
+    assert analyze("PdMへの転職で、転職エージェントは使うべき？").uncovered_topic == "転職エージェント"
+    assert analyze("AI PMの面接にはスーツで行くべき？").uncovered_topic == "スーツ"
+    assert analyze("Please write a cover letter for my data scientist application.").uncovered_topic == "please write"
+    assert analyze("サイバーエージェントのデータサイエンティストは何をしてる？").uncovered_topic is None  # an employer
+
+
 def test_a_place_the_articles_never_name_is_beyond_them_and_shown_as_typed() -> None:
     assert analyze("東京と福岡でPdMの年収ってどのくらい差がありますか？").uncovered_topic == "福岡"
     assert analyze("Is it better to work as an ML engineer in Singapore or in Japan?").uncovered_topic == "Singapore"
