@@ -279,6 +279,11 @@ def test_leave_on_call_mentors_licences_degrees_agents_and_dress_are_beyond() ->
     assert analyze("AI PMの面接にはスーツで行くべき？").uncovered_topic == "スーツ"
     assert analyze("Please write a cover letter for my data scientist application.").uncovered_topic == "please write"
     assert analyze("サイバーエージェントのデータサイエンティストは何をしてる？").uncovered_topic is None  # an employer
+    # health, the terms of employment and its paperwork, what people say of a company
+    assert analyze("AI PMって燃え尽きる人多い？メンタル大丈夫？").uncovered_topic == "メンタル"
+    assert analyze("Do ML engineers in Japan get a company pension?").uncovered_topic == "pension"
+    assert analyze("データサイエンティストの試用期間ってどれくらい？").uncovered_topic == "試用期間"
+    assert analyze("What's the reputation of LINE Yahoo among product managers?").uncovered_topic == "reputation"
 
 
 def test_a_place_the_articles_never_name_is_beyond_them_and_shown_as_typed() -> None:
