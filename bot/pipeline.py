@@ -16,6 +16,7 @@ from typing import Any
 
 from .answer import Answer, AnswerBackend, AnswerRequest, StreamingBackend, make_backend
 from .answer.llm import Rewrite
+from .answer.meaning import UnitMeaning
 from .calibration import resolve_calibration
 from .careers import CareerLexicon
 from .embedders import Embedder, make_embedder
@@ -147,6 +148,8 @@ class Advisor:
         if embedder is not None:
             self.embedder.embed_queries(["warm up"])  # load weights now, not inside the first (maybe concurrent) question
         self.prompts = PromptLibrary(folder=settings.prompts_dir)
+        #: Unit vectors by the same embedder, kept across reloads (only changed units are embedded again).
+        self.unit_meaning = UnitMeaning(embedder=self.embedder)
         self._reload_lock = threading.Lock()
         self._snapshot = self._load(notify=notify, progress=progress)
         calibration = self._snapshot.retriever.calibration
@@ -281,6 +284,7 @@ class Advisor:
             history=tuple(history),
             aspects=snapshot.retriever.aspects,
             careers=snapshot.careers,
+            meaning=self.unit_meaning,
         )
         t1 = time.perf_counter()
         try:

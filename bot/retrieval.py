@@ -143,6 +143,8 @@ class Retrieval:
     analysis: QuestionAnalysis | None = None
     #: What ``confidence`` was computed from (``careerbot calibrate`` refits it).
     evidence: Evidence | None = None
+    #: The question's vector (what `bot.answer.meaning` compares units with), when it was embedded.
+    query_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def _interleave(lists: Sequence[Sequence[tuple[int, float]]]) -> list[tuple[int, float]]:
@@ -284,6 +286,7 @@ class Retriever:
             uncovered_career=a.uncovered_career,
             analysis=a,
             evidence=evidence,
+            query_vector=vectors[0],
         )
 
     @staticmethod

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..knowledge import KnowledgeBase, Section
     from ..prompts import PromptLibrary
     from ..settings import Settings
+    from .meaning import UnitMeaning
 
 __all__ = [
     "Answer",
@@ -137,6 +138,8 @@ class AnswerRequest:
     history: tuple[str, ...] = ()
     aspects: AspectLexicon | None = None
     careers: CareerLexicon | None = None
+    #: Unit vectors by the retriever's embedder, for backends that pick units by meaning.
+    meaning: UnitMeaning | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ of its decisions for the eval report. Per answer type (`bot.aspects`):
 
 - ``table``: the rows the question's topic points to (「シニア」 → the senior
   row), else the whole table; the top or first row for 「最高で」 / 「新卒」.
-- ``list``: the items the topic points to, in full; else every item's title
-  (the main work's items each with its first line: the title alone does not say what one does).
+- ``list``: the items the topic points to, in full; else every item's title, with the one the question
+  means in full when it clearly stands out by meaning (`bot.answer.meaning`); the main work's items each
+  with its first line (the title alone does not say what one does).
 - ``steps``: a ladder in order up to the rung asked (all of it for 「最終的に」), then
   the part's closing lines on where else the path leads;
   learning steps in order, each with its aim; for 「未経験から」 also the
@@ -30,8 +31,11 @@ of the same part of the same article.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from ..analysis import QuestionAnalysis
 from ..aspects import Aspect, AspectLexicon, lead_sections
@@ -40,6 +44,7 @@ from ..knowledge import KnowledgeBase, Section
 from ..retrieval import Hit
 from ..text import normalize, strip_decorations, terms
 from .experience import rows_for_years
+from .meaning import UnitMeaning
 from .units import Unit, section_units, sentences
 
 __all__ = ["Composer", "Composition", "Group"]
@@ -52,6 +57,9 @@ FOCUS_MIN = 3.0
 FOCUS_MIN_TEXT = 4.4
 FOCUS_SHARE = 0.6
 MAX_FOCUSED_ITEMS = 3
+#: When no word of the question names an item, the item its meaning is nearest to (less the aspect asked in
+#: general) is shown in full when it is this much nearer (cosine) than the next one.
+MEANING_MARGIN = 0.05
 #: A topic term this rare (idf) that a retrieved unit outside the part asked about holds names what is asked.
 ANCHOR_IDF = 3.5
 MAX_INTRO = 2
@@ -102,6 +110,14 @@ class Composer:
         self.careers = careers
         self.knowledge = knowledge
         self._leads = lead_sections(knowledge.sections)
+        self._meaning: UnitMeaning | None = None
+        self._query: np.ndarray | None = None
+
+    def with_meaning(self, meaning: UnitMeaning, query: np.ndarray) -> Composer:
+        """This composer for one question whose vector is ``query``: it may also pick units by meaning."""
+        view = copy.copy(self)
+        view._meaning, view._query = meaning, query
+        return view
 
     # -- the plan -------------------------------------------------------------------------------
 
@@ -273,6 +289,11 @@ class Composer:
                 chosen, how = [u for u in units if u.order in heads[:MAX_FOCUSED_ITEMS]], "the items asked about, in full"
             elif a.aspect is not None and a.aspect.name == "duties":  # 「毎日何してる？」: what each involves
                 chosen, how = items, "every item with its first line"
+            elif (near := self._nearest_item(a, units, items)) is not None:
+                trace.append(f"{section.id}: its summary, every item's title and the item nearest in meaning in full")
+                shown = [u.text for u in intro] + [self._detail(units, u, a) if u is near else u.text for u in items]
+                groups.append(Group(section=section, units=tuple(dict.fromkeys(shown)), career=slug))
+                continue
             else:
                 trace.append(f"{section.id}: its summary and every item's title ({len(intro)} + {len(items)})")
                 groups.append(self._group(section, intro + items, slug))
@@ -527,6 +548,28 @@ class Composer:
         if texts and max(texts) >= FOCUS_MIN_TEXT:
             return [s for s, w in zip(sections, texts, strict=True) if w >= FOCUS_SHARE * max(texts)]
         return []
+
+    def _nearest_item(self, a: QuestionAnalysis, units: Sequence[Unit], items: Sequence[Unit]) -> Unit | None:
+        """The item (with its body) the question is clearly nearest to in meaning, MEANING_MARGIN nearer than any
+        other; None without unit vectors or when no item stands out. Nearness is the question's cosine less that
+        of the aspect asked in general (its example questions): 「面接では何を聞かれる？」 is near every interview
+        question alike, "how to stop an LLM from making things up" near the one about hallucination."""
+        if self._meaning is None or self._query is None or len(items) < 2:
+            return None
+        heads = {u.order: u for u in items}
+        cos = self._meaning.cosines(self._query, units)
+        generic = self._meaning.generic(a.aspect.examples) if a.aspect is not None else None
+        if generic is not None:
+            cos = cos - self._meaning.cosines(generic, units)
+        best: dict[int, float] = {}
+        for u, c in zip(units, cos, strict=True):
+            head = u.order if u.order in heads else u.parent
+            if head in heads:
+                best[head] = max(best.get(head, -2.0), float(c))
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])
+        if len(ranked) < 2 or ranked[0][1] - ranked[1][1] < MEANING_MARGIN:
+            return None
+        return heads[ranked[0][0]]
 
     @staticmethod
     def _intro(units: Sequence[Unit]) -> list[Unit]:

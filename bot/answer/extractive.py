@@ -56,7 +56,10 @@ class ExtractiveBackend:
         analysis = retrieval.analysis or QuestionAnalysis(
             question=request.question, search_text=request.question, language=retrieval.language
         )
-        composition = self._composer_for(request).compose(analysis, retrieval.hits)
+        composer = self._composer_for(request)
+        if request.meaning is not None and retrieval.query_vector is not None:
+            composer = composer.with_meaning(request.meaning, retrieval.query_vector)
+        composition = composer.compose(analysis, retrieval.hits)
         groups, citations = self._numbered(kb, _merged(composition.groups), retrieval.hits)
         names = [career_title(a.title) for slug in composition.careers if (a := kb.article(slug))]
         related = self._related(kb, [c.section_id for c in citations])

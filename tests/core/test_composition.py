@@ -260,3 +260,18 @@ def test_a_word_only_one_line_holds_points_to_that_line(advisor: Advisor) -> Non
     answer = advisor.ask("UIデザイナー3年目です。部下を持ったことは一度もありません。こんな自分でもプロダクトマネージャーは向いている？")
     assert "product_manager#組織管理スキルソフトスキル" in cited(answer)
     assert "権限なきリーダーシップ" in body(answer)
+
+
+def test_an_item_no_word_names_is_found_by_meaning_and_shown_in_full(advisor: Advisor) -> None:
+    # No word of the English question is in the Japanese list; its meaning is nearest the hallucination question.
+    answer = advisor.ask("I have an AI PM interview next week. If they ask how to stop an LLM from making things up, "
+                         "what should I talk about?")
+    text = body(answer)
+    assert "Human-in-the-loop" in text and "質問1: 適合率" in text  # that item's point, beside every title
+    assert "（ポイント" in text and text.count("（ポイント") == 1
+
+
+@pytest.mark.parametrize("question", ["AI PMの面接でよく聞かれる質問は？", "What interview questions do product managers get asked?"])
+def test_a_question_about_the_whole_list_singles_out_no_item_by_meaning(advisor: Advisor, question: str) -> None:
+    # Near every interview question alike once the interview part asked in general is taken away: titles only.
+    assert "（ポイント" not in body(advisor.ask(question))
