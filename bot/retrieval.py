@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .analysis import Analyzer, QuestionAnalysis, is_content_term, unknown_words
+from .analysis import STOPWORDS, Analyzer, QuestionAnalysis, is_content_term, unknown_words
 from .aspect_examples import AspectsByMeaning
 from .aspects import AspectLexicon, lead_sections
 from .calibration import Calibration, Evidence, confidence_of, resolve_calibration
@@ -80,6 +80,12 @@ _FIGURE_ASKED = re.compile(
 _FIGURE = re.compile(r"[0-9０-９]+(?:[,.][0-9]+)?\s*(?:万|億|円|%|％|年|ヶ月|か月|カ月|時間|人|名|社|件|回|日|倍|歳)")
 #: A quoted title: in 『』 (a book's marks), or in straight or curly quotes.
 _QUOTED_TITLE = re.compile(r"『([^』]{2,60})』|[\"“']([^\"”']{3,60})[\"”']")
+
+
+def _plain_words(cue: str) -> bool:
+    """Whether ``cue`` is made of words that say nothing by themselves ("what do", "work on")."""
+    words = re.findall(r"[a-z']+", cue.lower())
+    return bool(words) and all(w in STOPWORDS for w in words)
 
 
 def _title_cased(phrase: str) -> bool:
@@ -246,6 +252,11 @@ class Retriever:
         vectors = self.embedder.embed_queries([query, *topics])
         t2 = time.perf_counter()
         if a.aspect is None and a.careers and (found := self.by_meaning.recognise(vectors[0])):
+            a = self.analyzer.with_aspect(a, *found)
+        # An English cue of plain words ("what do", "work on") says little of the part asked: the aspect the
+        # question means, when one stands out, decides ("What do they usually ask at the interview?").
+        elif (a.language == "en" and a.aspect_cue is not None and a.careers and _plain_words(a.aspect_cue)
+              and (found := self.by_meaning.recognise(vectors[0])) and found[0].name != a.aspect.name):
             a = self.analyzer.with_aspect(a, *found)
         lex = self.index.lexical_scores(self._query_terms(f"{query} {expansion}"))
         pool = self._candidates(vectors[0], lex, careers, a)

@@ -275,3 +275,12 @@ def test_an_item_no_word_names_is_found_by_meaning_and_shown_in_full(advisor: Ad
 def test_a_question_about_the_whole_list_singles_out_no_item_by_meaning(advisor: Advisor, question: str) -> None:
     # Near every interview question alike once the interview part asked in general is taken away: titles only.
     assert "（ポイント" not in body(advisor.ask(question))
+
+
+def test_an_english_cue_of_plain_words_gives_way_to_the_aspect_the_question_means(advisor: Advisor) -> None:
+    # "what do" is the duties cue, but the question means the interview; a cue with a word of its own ("earn") stays.
+    answer = advisor.ask("Got a machine learning engineer interview on Friday. What do they usually want to know?")
+    assert answer.retrieval.analysis.aspect.name == "interview"
+    assert cited(answer)[0] == "machine_learning_engineer#面接でよくある質問とその対策"
+    earn = advisor.ask("What does a senior AI product manager earn in Japan?")
+    assert earn.retrieval.analysis.aspect.name == "salary"
