@@ -59,6 +59,8 @@ _BACKGROUND_AFTER = re.compile(r"^\s*(?:から|出身|歴|の経験|を(?:[0-9]+
 #: Before it, the same in English ("from data science", "I'm a PM", "as a data scientist").
 _BACKGROUND_BEFORE = re.compile(r"(?:\bfrom|\bi'?m|\bi am|\bas)\s+(?:(?:a|an|the)\s+)?$")
 #: After a job title, what makes it the subject it asks about (「BIエンジニアという職種の」, 「SREの年収」).
+#: What comes before the subject of an English question ("how much do SREs earn", "what does a UX designer do").
+_EN_SUBJECT_BEFORE = re.compile(r"(?<![a-z])(?:do|does|did|are|is|can|would|will)\s+(?:(?:a|an|the)\s+)?$")
 _TITLE_SUBJECT = re.compile(r"^\s*(?:という|って|とは|は|の|が|に|'s\b)")
 #: Words that set one role against another (「Xより」, 「Xと比べて」, "than X", "X vs Y").
 _COMPARED_AFTER = re.compile(r"^\s*(?:の(?:方|ほう)|って|は|が)?\s*(?:より|と比べ|に比べ|と比較|vs\b|versus\b)")
@@ -378,8 +380,11 @@ class Analyzer:
         left, right = bounds[-1]
         if any(left <= start < right for _, _, start, _ in self.careers.spans(question)):
             return None
-        for start, end in self.careers.uncovered_spans(norm):
-            if left <= start < right and _TITLE_SUBJECT.match(norm[end:]):
+        covered = [(s, e) for _, _, s, e in self.careers.spans(question)]
+        roles = self.careers.uncovered_spans(norm) + [
+            (s, e) for s, e in self._partner_spans(norm) if not any(cs <= s < ce for cs, ce in covered)]
+        for start, end in sorted(roles):
+            if left <= start < right and (_TITLE_SUBJECT.match(norm[end:]) or _EN_SUBJECT_BEFORE.search(norm[left:start])):
                 return as_typed(question, spans, start, end)
         return None
 

@@ -154,6 +154,8 @@ def test_an_abstention_says_so_and_suggests_the_nearest_topics(advisor: Advisor)
         ("Is a designer paid less than a product manager?", "designer"),
         # the sentence that asks names only the uncovered one, a covered career comes later
         ("BIエンジニアという職種の年収はどのくらいでしょうか。データサイエンティストより低いのですか？", "BIエンジニア"),
+        # a role the articles only work with, the subject of the sentence that asks (the career comes later)
+        ("How much do SREs get paid in Japan? I hear they work closely with ML engineers.", "SRE"),
     ],
 )
 def test_a_neighbouring_career_that_has_no_article_abstains_by_name(advisor: Advisor, question: str, career: str) -> None:
