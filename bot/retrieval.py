@@ -48,6 +48,8 @@ from .text import normalize, terms
 
 __all__ = ["Hit", "RankingWeights", "Retrieval", "Retriever"]
 
+#: A Latin name with a mark inside (normalised): 「a/b」 of A/Bテスト, 「scikit-learn」, 「ci/cd」.
+_MARKED_NAME = re.compile(r"(?<![a-z0-9])[a-z0-9]+(?:[/\-.&][a-z0-9]+)+(?![a-z0-9])")
 #: A katakana word of three or more letters (a loanword: 「マーケター」, 「リモート」).
 _KATAKANA_WORD = re.compile(r"[\u30a1-\u30fa\u30fc]{3,}")
 
@@ -211,6 +213,9 @@ class Retriever:
                                               for p in index.passages))
         #: Every katakana string of three or more letters the articles use (in text or headings, normalised):
         #: the pieces of their katakana words, to tell a katakana word they never use in one set lookup.
+        #: Names the articles write with a mark inside (「A/Bテスト」, 「scikit-learn」), joined (``ab``, ``scikitlearn``):
+        #: how a question often writes them.
+        self._joined = frozenset(re.sub(r"[/\-.&]", "", m) for m in _MARKED_NAME.findall(self._text))
         runs = set(_KATAKANA_WORD.findall(self._text))  # a line break ends a run, so none spans two passages
         self._katakana = frozenset(r[i:j] for r in runs for i in range(len(r) - 2) for j in range(i + 3, len(r) + 1))
         slugs: list[str] = []
@@ -350,7 +355,7 @@ class Retriever:
         names (「TOEIC」, 「Figma」; not 「tech skill」, an English word in a Japanese sentence) and katakana
         words found nowhere in their text (「マーケター」, 「フルリモート」; a loanword is one word, so its
         known bigrams do not make it known)."""
-        asked = unknown_words(a.asked_topic, known=self.index.doc_freq.__contains__, fillers=self._not_topics)
+        asked = unknown_words(a.asked_topic, known=self._known_term, fillers=self._not_topics)
         names = [w for w in asked if w.isascii() and _written_as_name(w, a.question)]
         for word in _KATAKANA_WORD.findall(normalize(a.asked_topic)):
             if not self._known_katakana(word) and not any(word in f or f in word for f in self._not_topics if f):
@@ -359,9 +364,13 @@ class Retriever:
             names.append(named[1])
         return names
 
+    def _known_term(self, term: str) -> bool:
+        """Whether the articles use ``term``: one of their index terms, or a name they write with a mark inside."""
+        return term in self.index.doc_freq or term in self._joined
+
     def _known_word(self, word: str) -> bool:
         """Whether the articles use ``word`` as a word: a Latin one among their terms, a katakana one in their text."""
-        return word in self.index.doc_freq if word.isascii() else self._known_katakana(word)
+        return self._known_term(word) if word.isascii() else self._known_katakana(word)
 
     @staticmethod
     def _named_cue(a: QuestionAnalysis) -> tuple[str, str] | None:
@@ -380,7 +389,7 @@ class Retriever:
         articles never use."""
         found: list[str] = []
         for word in dict.fromkeys(re.findall(r"(?<![a-z0-9])[a-z][a-z0-9]{1,5}(?![a-z0-9])", a.asked_topic)):
-            if word in self.index.doc_freq or word in self._not_topics:
+            if self._known_term(word) or word in self._not_topics:
                 continue
             typed = _as_typed_latin(word, a.question)
             if typed is not None and typed.isupper():
@@ -430,7 +439,7 @@ class Retriever:
         weights = {t: self.index.idf(t) for t in q_terms}
         total = sum(weights.values())
         coverage = sum(w for t, w in weights.items() if t in found) / total if total else 0.0
-        unknown = unknown_words(a.asked_topic or a.topic, known=self.index.doc_freq.__contains__, fillers=self._not_topics)
+        unknown = unknown_words(a.asked_topic or a.topic, known=self._known_term, fillers=self._not_topics)
         known_topic = a.language == "ja" and bool(a.terms) and not unknown and coverage >= KNOWN_TOPIC_COVERAGE
         # A Japanese question whose words name no part (one recognised by meaning is only what the question is
         # nearest to) and use words the articles never do, or that names what they never name.

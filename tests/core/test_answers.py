@@ -215,6 +215,12 @@ def test_when_in_a_career_is_answered_by_the_ladder(advisor: Advisor) -> None:
     assert not answer.abstained and "シニアPdM" in answer.text, answer.text
 
 
+def test_a_name_the_articles_write_with_a_mark_inside_is_known_without_it(advisor: Advisor) -> None:
+    # The articles write 「A/Bテスト」; a question writes 「ABテスト」. Not an unknown name.
+    answer = advisor.ask("データサイエンティストって、ABテストできない施策の効果はどうやって測るんですか？")
+    assert not answer.abstained and answer.citations, answer.text
+
+
 @pytest.mark.parametrize(("question", "section"), [
     ("MLEにE資格は必要？", "machine_learning_engineer#6-ポートフォリオと資格で実力を証明する"),  # named by the article
     ("データサイエンティストの勉強で、無料のオンライン講座はありますか？", None),  # 「オンライン」 is a word, not a name
