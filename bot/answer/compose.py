@@ -11,8 +11,8 @@ of its decisions for the eval report. Per answer type (`bot.aspects`):
   with its first line (the title alone does not say what one does).
 - ``steps``: a ladder in order up to the rung asked (all of it for 「最終的に」), then
   the part's closing lines on where else the path leads;
-  learning steps in order, each with its aim; for 「未経験から」 also the
-  article's own lines about starting out.
+  learning steps in order, each with its aim (the first in full for 「最初に」 / 「何から」); for
+  「未経験から」 also the article's own lines about starting out.
 - ``lines``: every line of the part marked by the aspect's words (every book
   with its publisher), across the part's subsections.
 - ``definition``: the defining sentences; in a comparison, the ones that set
@@ -345,6 +345,8 @@ class Composer:
             if after:
                 trace.append(f"{ladder.id}: and where else it leads ({len(after)})")
             groups.append(self._group(ladder, rows + after, slug))
+        if learning and not asked and a.position == "start":  # 「最初に何から？」: where to begin, in full
+            asked = learning[:1]
         if learning:  # every step with its aim; a step the topic names (「ポートフォリオ」), in full
             trace.append(f"{slug}: the learning steps in order ({len(learning)}; {len(asked)} in full)")
             for s in learning:

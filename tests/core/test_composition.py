@@ -284,3 +284,11 @@ def test_an_english_cue_of_plain_words_gives_way_to_the_aspect_the_question_mean
     assert cited(answer)[0] == "machine_learning_engineer#面接でよくある質問とその対策"
     earn = advisor.ask("What does a senior AI product manager earn in Japan?")
     assert earn.retrieval.analysis.aspect.name == "salary"
+
+
+def test_where_to_begin_shows_the_first_learning_step_in_full(advisor: Advisor) -> None:
+    # 「何から」 asks where to start: the first step with its book and course, the later steps with their aims.
+    text = body(advisor.ask("データサイエンティストを目指すなら、何から勉強すればいい？"))
+    first, second = "1. 統計学と数学の基礎固め", "2. SQLとデータ前処理の習得"
+    assert first in text and second in text
+    assert "書籍:" in text.split(second)[0] and "書籍:" not in text.split(second)[1].split("3. ")[0]
