@@ -284,6 +284,10 @@ def test_leave_on_call_mentors_licences_degrees_agents_and_dress_are_beyond() ->
     assert analyze("Do ML engineers in Japan get a company pension?").uncovered_topic == "pension"
     assert analyze("データサイエンティストの試用期間ってどれくらい？").uncovered_topic == "試用期間"
     assert analyze("What's the reputation of LINE Yahoo among product managers?").uncovered_topic == "reputation"
+    # internships, editions, residency and moving abroad, business travel
+    assert analyze("データサイエンティストのインターンって学部生でも参加できる？").uncovered_topic == "インターン"
+    assert analyze("Can an ML engineer on a work visa get permanent residency in Japan?").uncovered_topic in {"visa", "permanent residency"}
+    assert analyze("AI PMって海外出張は多いですか？").uncovered_topic == "出張"
 
 
 def test_a_place_the_articles_never_name_is_beyond_them_and_shown_as_typed() -> None:
