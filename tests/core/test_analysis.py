@@ -286,7 +286,7 @@ def test_leave_on_call_mentors_licences_degrees_agents_and_dress_are_beyond() ->
     assert analyze("What's the reputation of LINE Yahoo among product managers?").uncovered_topic == "reputation"
     # internships, editions, residency and moving abroad, business travel
     assert analyze("データサイエンティストのインターンって学部生でも参加できる？").uncovered_topic == "インターン"
-    assert analyze("Can an ML engineer on a work visa get permanent residency in Japan?").uncovered_topic in {"visa", "permanent residency"}
+    assert analyze("How long until a foreign ML engineer can get permanent residency in Japan?").uncovered_topic == "permanent residency"
     assert analyze("AI PMって海外出張は多いですか？").uncovered_topic == "出張"
 
 
