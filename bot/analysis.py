@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .aspects import Aspect, AspectLexicon, Cue
-from .careers import CareerLexicon
+from .careers import JOB_TITLE_ENDINGS_KANA, CareerLexicon
 from .synonyms import Synonyms
 from .text import as_typed, detect_language, normalize, normalize_with_spans, terms
 
@@ -67,6 +67,10 @@ _COMPARED_AFTER = re.compile(r"^\s*(?:の(?:方|ほう)|って|は|が)?\s*(?:�
 _COMPARED_BEFORE = re.compile(r"(?:より|than|compared? (?:to|with)|vs\.?|versus)\s*(?:(?:a|an|the)\s+)?$")
 _THAN = re.compile(r"(?:than|compared? (?:to|with)|vs\.?|versus)\s+(?:(?:a|an|the)\s+)?$")
 _JOINED = re.compile(r"^\s*(?:と|や|and|or|/|・)\s*(?:(?:a|an|the)\s+)?$")
+#: A person named with an honorific (normalised): 「及川卓也さん」, 「ng氏」.
+_PERSON = re.compile(r"([\u4e00-\u9fff\u30a1-\u30fa\u30fca-z][\u4e00-\u9fff\u30a1-\u30fa\u30fca-z ]{1,15})(?:さん|氏)")
+#: Words before さん that name no one in particular.
+_NOT_PERSONS = frozenset({"皆", "みな", "客", "お客", "先輩", "後輩", "上司", "部下", "同僚", "担当", "担当者", "店員", "社員"})
 _WHICH = re.compile(r"どっち|どちら|which\b|比べ|比較")
 
 
@@ -300,7 +304,8 @@ class Analyzer:
                 if refs
                 else self.careers.uncovered(asked) or self._partner_asked(asked, aspect)
             ),
-            uncovered_topic=self._beyond_asked(stripped, (start, end)) or self._place_asked(asked, asked_topic),
+            uncovered_topic=(self._beyond_asked(stripped, (start, end)) or self._place_asked(asked, asked_topic)
+                             or self._person_asked(stripped, (start, end))),
             uncovered_employer=self._employer_asked(search_text, asked_topic, aspect),
         )
 
@@ -311,6 +316,19 @@ class Analyzer:
         for start, end in dict.fromkeys([asking, *_questions(text)]):  # the asking sentence once
             if (word := self.aspects.beyond(text[start:end])) is not None:
                 return word
+        return None
+
+    def _person_asked(self, text: str, asking: tuple[int, int]) -> str | None:
+        """A person the question asks about by name (「及川卓也さんって今どこに」, 「〇〇氏の経歴」) in a sentence that
+        asks, as written; else None. The articles name people only as the authors of what they list, so a
+        question about their books or courses is not one about the person."""
+        for start, end in dict.fromkeys([asking, *_questions(text)]):
+            if any(c.aspect.answer == "lines" for c in self.aspects.cues(text[start:end])):
+                continue  # 「及川卓也さんの本は？」 asks about a book
+            for m in _PERSON.finditer(text, start, end):
+                name = m.group(1)
+                if name not in _NOT_PERSONS and not name.endswith(JOB_TITLE_ENDINGS_KANA) and not self.careers.mentions(name):
+                    return m.group()
         return None
 
     def with_aspect(self, a: QuestionAnalysis, aspect: Aspect, example: str) -> QuestionAnalysis:

@@ -290,6 +290,14 @@ def test_leave_on_call_mentors_licences_degrees_agents_and_dress_are_beyond() ->
     assert analyze("AI PMって海外出張は多いですか？").uncovered_topic == "出張"
 
 
+def test_a_person_asked_about_by_name_is_beyond_the_articles_but_not_their_book() -> None:
+    assert analyze("及川卓也さんって今どこの会社にいるんですか？PdMとして尊敬してます").uncovered_topic == "及川卓也さん"
+    assert analyze("AI PMの山田氏の経歴を教えてください").uncovered_topic == "山田氏"
+    assert analyze("及川卓也さんの本はPdMにおすすめ？").uncovered_topic is None  # a book, which the articles list
+    assert analyze("お客さんと話すのが好きです。PdMに向いてる？").uncovered_topic is None  # no one in particular
+    assert analyze("Andrew Ng氏の講座はAI PMにおすすめ？").uncovered_topic is None
+
+
 def test_a_place_the_articles_never_name_is_beyond_them_and_shown_as_typed() -> None:
     assert analyze("東京と福岡でPdMの年収ってどのくらい差がありますか？").uncovered_topic == "福岡"
     assert analyze("Is it better to work as an ML engineer in Singapore or in Japan?").uncovered_topic == "Singapore"
