@@ -59,9 +59,10 @@ _BACKGROUND_AFTER = re.compile(r"^\s*(?:から|出身|歴|の経験|を(?:[0-9]+
 #: Before it, the same in English ("from data science", "I'm a PM", "as a data scientist").
 _BACKGROUND_BEFORE = re.compile(r"(?:\bfrom|\bi'?m|\bi am|\bas)\s+(?:(?:a|an|the)\s+)?$")
 #: After a job title, what makes it the subject it asks about (「BIエンジニアという職種の」, 「SREの年収」).
-#: What comes before the subject of an English question ("how much do SREs earn", "what does a UX designer do").
-_EN_SUBJECT_BEFORE = re.compile(r"(?<![a-z])(?:do|does|did|are|is|can|would|will)\s+(?:(?:a|an|the)\s+)?$")
 _TITLE_SUBJECT = re.compile(r"^\s*(?:という|って|とは|は|の|が|に|'s\b)")
+#: Before a job title, what makes it the subject of an English question ("how much do SREs earn", "what does a
+#: UX designer do").
+_EN_SUBJECT_BEFORE = re.compile(r"(?<![a-z])(?:do|does|did|are|is|can|would|will)\s+(?:(?:a|an|the)\s+)?$")
 #: Words that set one role against another (「Xより」, 「Xと比べて」, "than X", "X vs Y").
 _COMPARED_AFTER = re.compile(r"^\s*(?:の(?:方|ほう)|って|は|が)?\s*(?:より|と比べ|に比べ|と比較|vs\b|versus\b)")
 _COMPARED_BEFORE = re.compile(r"(?:より|than|compared? (?:to|with)|vs\.?|versus)\s*(?:(?:a|an|the)\s+)?$")
@@ -319,8 +320,8 @@ class Analyzer:
         return None
 
     def _person_asked(self, text: str, asking: tuple[int, int]) -> str | None:
-        """A person the question asks about by name (「及川卓也さんって今どこに」, 「〇〇氏の経歴」) in a sentence that
-        asks, as written; else None. The articles name people only as the authors of what they list, so a
+        """A person the question asks about by name (「及川卓也さんって今どこに」, 「〇〇氏の経歴」) in a sentence of
+        normalised ``text`` that asks (the one at ``asking``, or one ending in ?), normalised; else None. The articles name people only as the authors of what they list, so a
         question about their books or courses is not one about the person."""
         for start, end in dict.fromkeys([asking, *_questions(text)]):
             if any(c.aspect.answer == "lines" for c in self.aspects.cues(text[start:end])):

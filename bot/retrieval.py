@@ -211,11 +211,11 @@ class Retriever:
         #: The articles' text (headings and passages), normalised: to tell whether they ever write a named thing (「G検定」).
         self._text = "\n".join(dict.fromkeys(normalize(f"{' '.join(p.section.breadcrumb)}\n{p.text}")
                                               for p in index.passages))
-        #: Every katakana string of three or more letters the articles use (in text or headings, normalised):
-        #: the pieces of their katakana words, to tell a katakana word they never use in one set lookup.
         #: Names the articles write with a mark inside (「A/Bテスト」, 「scikit-learn」), joined (``ab``, ``scikitlearn``):
         #: how a question often writes them.
         self._joined = frozenset(re.sub(r"[/\-.&]", "", m) for m in _MARKED_NAME.findall(self._text))
+        #: Every katakana string of three or more letters the articles use (in text or headings, normalised):
+        #: the pieces of their katakana words, to tell a katakana word they never use in one set lookup.
         runs = set(_KATAKANA_WORD.findall(self._text))  # a line break ends a run, so none spans two passages
         self._katakana = frozenset(r[i:j] for r in runs for i in range(len(r) - 2) for j in range(i + 3, len(r) + 1))
         slugs: list[str] = []

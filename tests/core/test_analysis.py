@@ -269,7 +269,7 @@ def test_prices_family_and_requests_for_code_are_beyond_and_two_part_words_match
     assert analyze("もしその面接に落ちたら、何ヶ月後に再応募できますか？").uncovered_topic == "再応募"
 
 
-def test_leave_on_call_mentors_licences_degrees_agents_and_dress_are_beyond() -> None:
+def test_subjects_of_working_life_and_of_a_job_hunt_the_articles_never_treat_are_beyond() -> None:
     assert analyze("Do AI PMs at big companies get paternity leave?").uncovered_topic == "paternity leave"
     assert analyze("Is being on call every weekend normal for ML engineers?").uncovered_topic == "on call"
     assert analyze("MLEとして働きながらメンターを探すならどこ？").uncovered_topic == "メンター"
