@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from bot.embedders import Embedder
 from bot.pipeline import Advisor
 from bot.settings import PROJECT_ROOT, Settings, load_settings
 from tests.pg.cluster import pg_url, postgres_server  # noqa: F401 - fixtures: a throwaway PostgreSQL
@@ -41,3 +44,20 @@ def settings(shared_data_dir: Path) -> Settings:
 def advisor(settings: Settings) -> Advisor:
     """One real Advisor over the shipped knowledge base, shared by the whole session (read-only use)."""
     return Advisor(settings=settings)
+
+
+class CountingEmbedder:
+    """A real embedder, counting the passages it is asked to embed."""
+
+    def __init__(self, inner: Embedder, *, id_suffix: str = "") -> None:
+        self.inner = inner
+        self.id = inner.id + id_suffix
+        self.dimension = inner.dimension
+        self.embedded = 0
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded += len(texts)
+        return self.inner.embed_passages(texts)

@@ -20,24 +20,7 @@ from bot.errors import IndexStoreError
 from bot.index import FORMAT_VERSION, build_index, open_index, read_index
 from bot.knowledge import split_sections
 from bot.passages import Passage, passages_of
-from tests.conftest import KNOWLEDGE
-
-
-class CountingEmbedder:
-    """The real use-m3 embedder, counting the passages it is asked to embed."""
-
-    def __init__(self, inner: UseM3Embedder, *, id_suffix: str = "") -> None:
-        self.inner = inner
-        self.id = inner.id + id_suffix
-        self.dimension = inner.dimension
-        self.embedded = 0
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.inner.embed_queries(texts)
-
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        self.embedded += len(texts)
-        return self.inner.embed_passages(texts)
+from tests.conftest import KNOWLEDGE, CountingEmbedder
 
 
 @pytest.fixture(scope="module")
