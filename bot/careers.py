@@ -55,7 +55,7 @@ FIELD_OF_TITLE = (
 )
 #: Other ways people write the katakana of a name: the long vowel left off at the end or in the middle
 #: (マネージャ, マネジャー: house styles) and a small ィ typed large (サイエンテイスト).
-KATAKANA_VARIANTS = (("ージャー", "ージャ"), ("ージャー", "ジャー"), ("ティ", "テイ"), ("ディ", "デイ"))
+KATAKANA_VARIANTS = (("ージャー", "ージャ"), ("ージャー", "ジャー"), ("ティ", "テイ"), ("ディ", "デイ"), ("ニア", "ニヤ"))
 #: What may stand between a qualifier and the career name it qualifies (「AI|プロダクトの|PM」): at most a
 #: short noun and の/系/向け — no particle that joins two things (と, や) and no clause.
 _QUALIFIED_GAP = re.compile(r"\s*(?:[\u30a0-\u30ff\u3400-\u9fffa-z]{1,8}\s*)?(?:の|系の?|向けの?)?\s*")

@@ -118,6 +118,7 @@ def test_a_field_names_its_career() -> None:
 
 @pytest.mark.parametrize(("question", "slug", "aspect"), [
     ("データサイエンテイストって結局何する人なの？", "data_scientist", "duties"),  # a small ィ typed large
+    ("MLエンジニヤの年収ってどのくらい？", "machine_learning_engineer", "salary"),  # ア typed as ヤ
     ("プロダクトマネジャーの年収は？", "product_manager", "salary"),  # a house style without the long vowel
     ("AIプロダクトマネージャの将来性は？", "ai_product_manager", "outlook"),
     ("AIPMってふつうのPMと何がちがうの？", "ai_product_manager", "difference"),  # a cue in kana
