@@ -289,6 +289,9 @@ def test_subjects_of_working_life_and_of_a_job_hunt_the_articles_never_treat_are
     assert analyze("データサイエンティストのインターンって学部生でも参加できる？").uncovered_topic == "インターン"
     assert analyze("How long until a foreign ML engineer can get permanent residency in Japan?").uncovered_topic == "permanent residency"
     assert analyze("AI PMって海外出張は多いですか？").uncovered_topic == "出張"
+    # the paperwork and etiquette of a job hunt: what to ask back, a self-introduction, an offer's terms
+    assert analyze("PdMの面接の逆質問って何を聞けばいい？").uncovered_topic == "逆質問"
+    assert analyze("Does a data scientist offer in Japan usually include a signing bonus?").uncovered_topic == "signing bonus"
 
 
 def test_a_person_asked_about_by_name_is_beyond_the_articles_but_not_their_book() -> None:
