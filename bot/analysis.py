@@ -314,16 +314,17 @@ class Analyzer:
         """The first subject no part of the template covers, in the sentence of ``text`` that asks (offsets
         ``asking``) or in any other that ends in ? (「E資格の受験料はいくら？MLEを目指していて…」); else None.
         Background without ? is not looked at."""
-        for start, end in dict.fromkeys([asking, *_questions(text)]):  # the asking sentence once
+        for start, end in _asking_sentences(text, asking):
             if (word := self.aspects.beyond(text[start:end])) is not None:
                 return word
         return None
 
     def _person_asked(self, text: str, asking: tuple[int, int]) -> str | None:
         """A person the question asks about by name (「及川卓也さんって今どこに」, 「〇〇氏の経歴」) in a sentence of
-        normalised ``text`` that asks (the one at ``asking``, or one ending in ?), normalised; else None. The articles name people only as the authors of what they list, so a
-        question about their books or courses is not one about the person."""
-        for start, end in dict.fromkeys([asking, *_questions(text)]):
+        normalised ``text`` that asks (the one at ``asking``, or one ending in ?), normalised; else None. The
+        articles name people only as the authors of what they list, so a question about their books or courses
+        is not one about the person."""
+        for start, end in _asking_sentences(text, asking):
             if any(c.aspect.answer == "lines" for c in self.aspects.cues(text[start:end])):
                 continue  # 「及川卓也さんの本は？」 asks about a book
             for m in _PERSON.finditer(text, start, end):
@@ -355,6 +356,12 @@ class Analyzer:
         return [m.span() for name in self.partners for m in re.finditer(re.escape(name), norm)
                 if m.start() == 0 or not norm[m.start() - 1].isalnum()]
 
+    def _roles_without_article(self, norm: str, covered: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """(start, end) in normalised ``norm`` of each job title no article covers and each role the articles
+        only work with that is not part of a covered career's name (spans ``covered``), in order."""
+        return sorted(self.careers.uncovered_spans(norm) + [
+            (start, end) for start, end in self._partner_spans(norm) if not any(s <= start < e for s, e in covered)])
+
     def _compared_role(self, question: str, aspect: Aspect | None) -> str | None:
         """A role no article covers, set against a career the question names to compare the two
         (「データアナリストの年収ってDSより低い？」, "Do MLEs earn more than backend engineers?",
@@ -364,10 +371,7 @@ class Analyzer:
             return None
         norm, spans = normalize_with_spans(question)
         covered = [(start, end) for _, _, start, end in self.careers.spans(question)]
-        roles = self.careers.uncovered_spans(norm) + [
-            (start, end) for start, end in self._partner_spans(norm) if not any(s <= start < e for s, e in covered)
-        ]
-        for start, end in sorted(roles):
+        for start, end in self._roles_without_article(norm, covered):
             sentence = _sentence_around(norm, start, end)
             others = [(s, e) for s, e in covered if sentence[0] <= s and e <= sentence[1]]
             if not others:
@@ -397,12 +401,10 @@ class Analyzer:
         if not bounds:
             return None
         left, right = bounds[-1]
-        if any(left <= start < right for _, _, start, _ in self.careers.spans(question)):
+        covered = [(start, end) for _, _, start, end in self.careers.spans(question)]
+        if any(left <= start < right for start, _ in covered):
             return None
-        covered = [(s, e) for _, _, s, e in self.careers.spans(question)]
-        roles = self.careers.uncovered_spans(norm) + [
-            (s, e) for s, e in self._partner_spans(norm) if not any(cs <= s < ce for cs, ce in covered)]
-        for start, end in sorted(roles):
+        for start, end in self._roles_without_article(norm, covered):
             if left <= start < right and (_TITLE_SUBJECT.match(norm[end:]) or _EN_SUBJECT_BEFORE.search(norm[left:start])):
                 return as_typed(question, spans, start, end)
         return None
@@ -545,6 +547,11 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 def _questions(text: str) -> list[tuple[int, int]]:
     """Offsets in ``text`` of every sentence that ends in ? (a question, not background)."""
     return [(b, e) for b, e in _sentences(text) if "?" in text[b:e]]
+
+
+def _asking_sentences(text: str, asking: tuple[int, int]) -> list[tuple[int, int]]:
+    """The sentence that asks (offsets ``asking``), then every other one of ``text`` that ends in ?, each once."""
+    return list(dict.fromkeys([asking, *_questions(text)]))
 
 
 def _also_asked(cues: Sequence[Cue], main: Cue | None, start: int, end: int) -> Aspect | None:
