@@ -11,7 +11,8 @@ of its decisions for the eval report. Per answer type (`bot.aspects`):
   with its first line (the title alone does not say what one does).
 - ``steps``: a ladder in order up to the rung asked (all of it for 「最終的に」), then
   the part's closing lines on where else the path leads;
-  learning steps in order, each with its aim (the first in full for 「最初に」 / 「何から」); for
+  learning steps in order, each with its aim (the first in full for 「最初に」 / 「何から」, else the one
+  the question means when it clearly stands out by meaning); for
   「未経験から」 also the article's own lines about starting out.
 - ``lines``: every line of the part marked by the aspect's words (every book
   with its publisher), across the part's subsections.
@@ -347,6 +348,8 @@ class Composer:
             groups.append(self._group(ladder, rows + after, slug))
         if learning and not asked and a.position == "start":  # 「最初に何から？」: where to begin, in full
             asked = learning[:1]
+        if learning and not asked and (near := self._nearest_step(a, learning)) is not None:
+            asked = [near]
         if learning:  # every step with its aim; a step the topic names (「ポートフォリオ」), in full
             trace.append(f"{slug}: the learning steps in order ({len(learning)}; {len(asked)} in full)")
             for s in learning:
@@ -559,10 +562,7 @@ class Composer:
         if self._meaning is None or self._query is None or len(items) < 2:
             return None
         heads = {u.order: u for u in items}
-        cos = self._meaning.cosines(self._query, units)
-        generic = self._meaning.generic(a.aspect.examples) if a.aspect is not None else None
-        if generic is not None:
-            cos = cos - self._meaning.cosines(generic, units)
+        cos = self._nearness(a, units)
         best: dict[int, float] = {}
         for u, c in zip(units, cos, strict=True):
             head = u.order if u.order in heads else u.parent
@@ -572,6 +572,24 @@ class Composer:
         if len(ranked) < 2 or ranked[0][1] - ranked[1][1] < MEANING_MARGIN:
             return None
         return heads[ranked[0][0]]
+
+    def _nearest_step(self, a: QuestionAnalysis, steps: Sequence[Section]) -> Section | None:
+        """The learning step whose best unit the question is clearly nearest to in meaning (as in
+        `_nearest_item`, MEANING_MARGIN nearer than any other step's); None without unit vectors or when no
+        step stands out. "How do I get hands-on with messy data?" names no step's words."""
+        if self._meaning is None or self._query is None or len(steps) < 2:
+            return None
+        best = [float(np.max(self._nearness(a, units), initial=-2.0)) for units in (section_units(s) for s in steps)]
+        ranked = sorted(range(len(steps)), key=lambda i: -best[i])
+        return steps[ranked[0]] if best[ranked[0]] - best[ranked[1]] >= MEANING_MARGIN else None
+
+    def _nearness(self, a: QuestionAnalysis, units: Sequence[Unit]) -> np.ndarray:
+        """Each unit's cosine to the question less its cosine to the aspect asked in general (its example
+        questions), so that what every unit of the part shares with the aspect does not decide."""
+        assert self._meaning is not None and self._query is not None
+        cos = self._meaning.cosines(self._query, units)
+        generic = self._meaning.generic(a.aspect.examples) if a.aspect is not None else None
+        return cos - self._meaning.cosines(generic, units) if generic is not None else cos
 
     @staticmethod
     def _intro(units: Sequence[Unit]) -> list[Unit]:

@@ -292,3 +292,10 @@ def test_where_to_begin_shows_the_first_learning_step_in_full(advisor: Advisor) 
     first, second = "1. 統計学と数学の基礎固め", "2. SQLとデータ前処理の習得"
     assert first in text and second in text
     assert "書籍:" in text.split(second)[0] and "書籍:" not in text.split(second)[1].split("3. ")[0]
+
+
+def test_a_learning_step_no_word_names_is_found_by_meaning_and_shown_in_full(advisor: Advisor) -> None:
+    # No word of the English question is in the Japanese steps; its meaning is nearest the step on preparing data.
+    text = body(advisor.ask("Aspiring data scientist here: how do I get hands-on practice with real, messy data?"))
+    assert "『前処理大全』" in text and text.count("書籍:") == 1  # that step's book, and only that step's
+    assert "1. 統計学と数学の基礎固め — 目的:" in text  # every other step with its aim
