@@ -6,7 +6,8 @@ of its decisions for the eval report. Per answer type (`bot.aspects`):
 
 - ``table``: the rows the question's topic points to (「シニア」 → the senior
   row), else the whole table; the top or first row for 「最高で」 / 「新卒」.
-- ``list``: the items the topic points to, in full; else every item's title, with the one the question
+- ``list``: the items the topic points to, in full, then (in a short list) every other item's title;
+  else every item's title, with the one the question
   means in full when it clearly stands out by meaning (`bot.answer.meaning`); the main work's items each
   with its first line (the title alone does not say what one does).
 - ``steps``: a ladder in order up to the rung asked (all of it for 「最終的に」), then
@@ -58,6 +59,9 @@ FOCUS_MIN = 3.0
 FOCUS_MIN_TEXT = 4.4
 FOCUS_SHARE = 0.6
 MAX_FOCUSED_ITEMS = 3
+#: A list this short (employers, the main work) follows the items asked about with every other item's title,
+#: so the answer still shows the whole list; a longer one (fifteen interview questions) would bury them.
+MAX_LIST_BESIDE = 8
 #: When no word of the question names an item, the item its meaning is nearest to (less the aspect asked in
 #: general) is shown in full when it is this much nearer (cosine) than the next one.
 MEANING_MARGIN = 0.05
@@ -300,6 +304,11 @@ class Composer:
                 groups.append(self._group(section, intro + items, slug))
                 continue
             detail = [u.text for u in intro] + [self._detail(units, u, a) for u in chosen]
+            if picked and len(items) <= MAX_LIST_BESIDE:  # the rest of a short list after them, by title
+                full = {u.order for u in chosen}
+                rest = [u.text for u in items if u.order not in full]
+                detail += rest
+                how += f", then every other item's title ({len(rest)})"
             trace.append(f"{section.id}: its summary and {how} ({len(intro)} + {len(chosen)})")
             groups.append(Group(section=section, units=tuple(detail), career=slug))
         return groups

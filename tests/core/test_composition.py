@@ -111,10 +111,18 @@ def test_companies_are_every_group(advisor: Advisor) -> None:
         assert group in body(answer)
 
 
-def test_a_named_company_type_gets_its_group_in_full(advisor: Advisor) -> None:
-    answer = advisor.ask("メーカー系でもAIプロダクトマネージャーのポジションってあるんでしょうか？")
-    assert "製造・自動車メーカー（トヨタ自動車、ソニー、パナソニックなど）" in body(answer)
-    assert "メガベンチャー" not in body(answer)
+def test_a_named_company_type_gets_its_group_in_full_then_the_other_groups(advisor: Advisor) -> None:
+    text = body(advisor.ask("メーカー系でもAIプロダクトマネージャーのポジションってあるんでしょうか？"))
+    named = "製造・自動車メーカー（トヨタ自動車、ソニー、パナソニックなど） — 自動運転"  # with its description
+    assert named in text
+    # the rest of the short list follows it, each group by its title alone
+    assert text.index(named) < text.index("メガベンチャー・テック企業（楽天、LINEヤフー、メルカリなど）")
+    assert "LegalOn Technologies、LayerXなど）" in text and "— 自動運転" not in text.split("メガベンチャー")[1]
+
+
+def test_an_interview_question_asked_about_is_not_buried_under_the_fourteen_others(advisor: Advisor) -> None:
+    text = body(advisor.ask("AI PMの面接でハルシネーションについて聞かれたらどう答える？"))
+    assert "Human-in-the-loop" in text and "質問1:" not in text
 
 
 def test_the_career_path_goes_up_to_the_top(advisor: Advisor) -> None:
