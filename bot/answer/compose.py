@@ -8,8 +8,9 @@ of its decisions for the eval report. Per answer type (`bot.aspects`):
   row), else the whole table; the top or first row for 「最高で」 / 「新卒」.
 - ``list``: the items the topic points to, in full, then (in a short list) every other item's title;
   else every item's title, with the one the question
-  means in full when it clearly stands out by meaning (`bot.answer.meaning`); the main work's items each
-  with its first line (the title alone does not say what one does).
+  means in full when it clearly stands out by meaning (`bot.answer.meaning`); the main work's and the
+  outlook's items each with its first line (a title alone says neither what one does nor why a trend
+  matters).
 - ``steps``: a ladder in order up to the rung asked (all of it for 「最終的に」), then
   the part's closing lines on where else the path leads;
   learning steps in order, each with its aim (the first in full for 「最初に」 / 「何から」, else the one
@@ -292,7 +293,7 @@ class Composer:
             if picked:
                 heads = list(dict.fromkeys(u.order if u.parent is None else u.parent for u in picked))
                 chosen, how = [u for u in units if u.order in heads[:MAX_FOCUSED_ITEMS]], "the items asked about, in full"
-            elif a.aspect is not None and a.aspect.name == "duties":  # 「毎日何してる？」: what each involves
+            elif a.aspect is not None and a.aspect.name in ("duties", "outlook"):  # 「毎日何してる？」, 「将来性は？」: what each says
                 chosen, how = items, "every item with its first line"
             elif (near := self._nearest_item(a, units, items)) is not None:
                 trace.append(f"{section.id}: its summary, every item's title and the item nearest in meaning in full")

@@ -307,3 +307,10 @@ def test_a_learning_step_no_word_names_is_found_by_meaning_and_shown_in_full(adv
     text = body(advisor.ask("Aspiring data scientist here: how do I get hands-on practice with real, messy data?"))
     assert "『前処理大全』" in text and text.count("書籍:") == 1  # that step's book, and only that step's
     assert "1. 統計学と数学の基礎固め — 目的:" in text  # every other step with its aim
+
+
+def test_the_outlook_gives_each_trend_with_its_first_line(advisor: Advisor) -> None:
+    # A trend's title alone does not say why it matters: each comes with the first sentence of its body.
+    text = body(advisor.ask("データサイエンティストの将来性は？"))
+    assert "生成AIによる定型分析の自動化と役割の高度化" in text and "LLMを使えば" in text
+    assert "全社的なデータ活用とリスキリングの推進" in text and "文部科学省" in text
