@@ -35,6 +35,7 @@ of the same part of the same article.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -69,6 +70,9 @@ MEANING_MARGIN = 0.05
 #: A topic term this rare (idf) that a retrieved unit outside the part asked about holds names what is asked.
 ANCHOR_IDF = 3.5
 MAX_INTRO = 2
+#: A definition part's sentence that says what the job is (「…を運用するのが機械学習エンジニアの仕事です」,
+#: 「…を決める役割を担います」): after the one-line image the articles open with, the one that defines.
+_ROLE_SENTENCE = re.compile(r"(?:のが|ことが).{0,24}(?:仕事|役割|職務|使命)(?:です|だ)|役割を担|に責任を持")
 #: The lines after a career ladder quoted with it (where else the path leads).
 MAX_CLOSING = 2
 #: In ``prose``, a unit is quoted when it scores this share of the best unit; a further section when its
@@ -425,8 +429,10 @@ class Composer:
                     chosen = ([] if others else [units[0]]) + contrast[:2] + follow[:2]
                     picked = sorted({u.order: u for u in chosen}.values(), key=lambda u: u.order)[:4]
                     trace.append(f"{section.id}: the sentences that set it apart ({len(picked)})")
-                else:
-                    picked = units[:2]
+                else:  # the one-line image, then the sentence that says what the job is (「…のが〜の仕事です」)
+                    says = next((u for u in units[1:] if u.kind == "sentence" and _ROLE_SENTENCE.search(u.text)),
+                                None) if self.aspects.role_of(section) == "definition" else None
+                    picked = [units[0], says] if says is not None else units[:2]
                     trace.append(f"{section.id}: the defining sentences")
             groups.append(self._group(section, picked, slug))
             if suited:

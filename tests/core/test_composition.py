@@ -314,3 +314,14 @@ def test_the_outlook_gives_each_trend_with_its_first_line(advisor: Advisor) -> N
     text = body(advisor.ask("データサイエンティストの将来性は？"))
     assert "生成AIによる定型分析の自動化と役割の高度化" in text and "LLMを使えば" in text
     assert "全社的なデータ活用とリスキリングの推進" in text and "文部科学省" in text
+
+
+@pytest.mark.parametrize(("question", "image", "says"), [
+    ("データサイエンティストって何？", "名探偵", "意思決定につなげるのがデータサイエンティストの仕事です"),
+    ("What is an ML engineer, in plain words?", "職人", "「モデルの周りのすべて」を設計し、作り、運用するのが機械学習エンジニアの仕事です"),
+])
+def test_a_definition_is_the_image_then_the_sentence_that_says_what_the_job_is(
+        advisor: Advisor, question: str, image: str, says: str) -> None:
+    # Each article opens its definition with a one-line image; the sentence that defines comes a paragraph later.
+    text = body(advisor.ask(question))
+    assert image in text and says in text
