@@ -549,13 +549,16 @@ class Composer:
         focus = a.focus_terms
         if not units or not focus:
             return []
+        # a name the question writes whole (「ジュニア・ミドル・シニア」) names its unit, however common its words
+        asked = normalize(a.topic)
+        named = {u.order for u in units if len(core := _name_core(u.title)) >= 2 and core in asked}
         for weigh, bar, by in ((self._key_weight, FOCUS_MIN, a.terms), (self._weight, FOCUS_MIN_TEXT, a.terms),
                                (self._key_weight, FOCUS_MIN, focus), (self._weight, FOCUS_MIN_TEXT, focus)):
             weights = [weigh(by, u) for u in units]
             top = max(weights)
             if top >= bar:
-                return [u for u, w in zip(units, weights, strict=True) if w >= FOCUS_SHARE * top]
-        return []
+                return [u for u, w in zip(units, weights, strict=True) if w >= FOCUS_SHARE * top or u.order in named]
+        return [u for u in units if u.order in named]
 
     def _focused_sections(self, a: QuestionAnalysis, sections: Sequence[Section]) -> list[Section]:
         """The subsections the topic points to: by heading (「SQLの本」 → 「SQLとデータ前処理の習得」), else by text."""
@@ -647,6 +650,11 @@ class Composer:
     @staticmethod
     def _group(section: Section, units: Sequence[Unit], slug: str) -> Group:
         return Group(section=section, units=tuple(dict.fromkeys(u.text for u in units)), career=slug)
+
+
+def _name_core(title: str) -> str:
+    """A unit's name without what its parentheses add (「シニア (7年以上/リード)」 → 「シニア」), normalised."""
+    return normalize(re.split(r"\s*[(（]", title, maxsplit=1)[0]).strip()
 
 
 def _marked(unit: Unit, words: Sequence) -> bool:

@@ -325,3 +325,9 @@ def test_a_definition_is_the_image_then_the_sentence_that_says_what_the_job_is(
     # Each article opens its definition with a one-line image; the sentence that defines comes a paragraph later.
     text = body(advisor.ask(question))
     assert image in text and says in text
+
+
+def test_every_row_the_question_names_is_shown(advisor: Advisor) -> None:
+    # 「シニア」 shares its bigram ニア with every エンジニア, so its weight is small; named whole, it still counts.
+    text = body(advisor.ask("DSのジュニア・ミドル・シニアの年収レンジと特徴を表で見せて"))
+    assert "450〜700" in text and "700〜1,100" in text and "1,100〜1,800+" in text
