@@ -92,7 +92,7 @@ def test_a_follow_up_with_its_own_topic_is_searched_for_that_topic(advisor: Advi
     ("question", "aspect", "section"),
     [
         ("PdMを2行で説明して", "summary", "product_manager#まとめ"),
-        ("Will PdMs still have jobs ten years from now?", "outlook",
+        ("Will PdMs still have jobs a decade on?", "outlook",
          "product_manager#プロダクトマネージャーの将来展望と重要性の高まり"),
     ],
 )
