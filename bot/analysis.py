@@ -21,7 +21,7 @@ laid out, whether it compares careers, and the weighted terms of its topic.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -212,6 +212,7 @@ class Analyzer:
         partners: Sequence[str] = (),
         employers: Sequence[str] = (),
         unnamed_places: Sequence[str] = (),
+        definitions: Mapping[str, str] | None = None,
     ) -> None:
         self.careers = careers
         self.aspects = aspects
@@ -225,6 +226,8 @@ class Analyzer:
                            for e in sorted(dict.fromkeys(employers), key=len, reverse=True)]
         #: The lexicon's places the articles never name (normalised): what they say holds for Japan and Tokyo.
         self.unnamed_places = frozenset(unnamed_places)
+        #: Each career's definition part (normalised): the roles it sets the career against (「プロジェクトマネージャー」).
+        self.definitions = dict(definitions or {})
 
     def analyze(self, question: str, *, history: Sequence[str] = ()) -> QuestionAnalysis:
         """The analysis of ``question`` given the earlier user turns ``history`` (oldest first)."""
@@ -370,11 +373,15 @@ class Analyzer:
         if aspect is not None and aspect.name == "collaboration":
             return None
         norm, spans = normalize_with_spans(question)
-        covered = [(start, end) for _, _, start, end in self.careers.spans(question)]
+        named = self.careers.spans(question)
+        covered = [(start, end) for _, _, start, end in named]
         for start, end in self._roles_without_article(norm, covered):
             sentence = _sentence_around(norm, start, end)
             others = [(s, e) for s, e in covered if sentence[0] <= s and e <= sentence[1]]
             if not others:
+                continue
+            if self._defined_against(norm[start:end], [slug for slug, _, s, e in named if sentence[0] <= s < sentence[1]],
+                                     aspect):
                 continue
             compared = (
                 _COMPARED_AFTER.match(norm[end:])
@@ -388,6 +395,15 @@ class Analyzer:
             if compared:
                 return as_typed(question, spans, start, end)
         return None
+
+    def _defined_against(self, role: str, slugs: Sequence[str], aspect: Aspect | None) -> bool:
+        """Whether a question about what sets a career apart (a difference or a definition, or no part) sets it
+        against ``role``, one its own definition part does (「PdMとプロジェクトマネージャーの違い」): that one side is
+        covered. Its pay or its path is still not."""
+        if aspect is not None and aspect.name not in ("difference", "definition"):
+            return False
+        words = [role, *self.synonyms.of(role)]
+        return any(w and w in self.definitions.get(slug, "") for slug in slugs for w in words)
 
     def _asked_of_another(self, question: str, main: Cue | None, aspect: Aspect | None) -> str | None:
         """A job title no article covers, the subject of the sentence that asks about a career's own part while

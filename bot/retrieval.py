@@ -42,6 +42,7 @@ from .calibration import Calibration, Evidence, confidence_of, resolve_calibrati
 from .careers import CareerLexicon
 from .embedders import Embedder
 from .index import HybridIndex
+from .knowledge import Section
 from .passages import Passage
 from .synonyms import Synonyms
 from .text import normalize, terms
@@ -205,7 +206,8 @@ class Retriever:
         self.analyzer = Analyzer(careers=careers, aspects=self.aspects, synonyms=self.synonyms, idf=index.idf,
                                  partners=self.aspects.partner_roles(sections),
                                  employers=[n for e in self.aspects.employers(sections) for n in (e, *self.synonyms.of(e))],
-                                 unnamed_places=self.aspects.unnamed_places(sections))
+                                 unnamed_places=self.aspects.unnamed_places(sections),
+                                 definitions=self._definitions(sections))
         #: Words that never make a topic unknown: fillers (「ダメ」) and synonyms of the articles' words (「スマホ」).
         self._not_topics = self.aspects.fillers | self.synonyms.words
         #: The articles' text (headings and passages), normalised: to tell whether they ever write a named thing (「G検定」).
@@ -230,6 +232,14 @@ class Retriever:
         self._slug = np.asarray(slugs, dtype=object)
         self._role = np.asarray(roles, dtype=object)
         self._searchable = np.asarray(searchable, dtype=bool)
+
+    def _definitions(self, sections: Sequence[Section]) -> dict[str, str]:
+        """Each career's definition part, normalised (slug → text)."""
+        parts: dict[str, list[str]] = {}
+        for s in sections:
+            if self.aspects.role_of(s) == "definition":
+                parts.setdefault(s.slug, []).append(normalize(s.text))
+        return {slug: "\n".join(texts) for slug, texts in parts.items()}
 
     def analyze(self, question: str, *, history: Sequence[str] = ()) -> QuestionAnalysis:
         """The question's analysis (the same one `search` makes)."""

@@ -149,6 +149,8 @@ def test_an_abstention_says_so_and_suggests_the_nearest_topics(advisor: Advisor)
         ("データアナリストの年収ってDSより低いんですか？", "データアナリスト"),
         ("DSよりデータアナリストのほうが未経験から入りやすい？", "データアナリスト"),
         ("SREとMLEってどっちが年収高い？", "SRE"),
+        # the PdM article sets PdMs against project managers, but not their pay
+        ("プロジェクトマネージャーの年収ってPdMより高い？", "プロジェクトマネージャー"),
         ("Do MLEs earn more than backend engineers?", "backend engineers"),
         ("How does a data engineer's salary compare to an MLE's?", "data engineer"),
         ("Is a designer paid less than a product manager?", "designer"),
@@ -377,3 +379,12 @@ def test_an_unknown_backend_names_the_setting_and_the_known_ones(advisor: Adviso
 def test_over_long_questions_are_cut(advisor: Advisor) -> None:
     answer = advisor.ask("AI PMの年収は？" + "あ" * 5000)
     assert len(answer.question) == advisor.settings.max_question_chars
+
+
+@pytest.mark.parametrize("question", ["pdm vs project manager — whats the real difference?",
+                                      "PdMとプロジェクトマネージャーって何が違うの？"])
+def test_a_role_the_careers_definition_sets_it_against_is_compared_from_that_definition(
+        advisor: Advisor, question: str) -> None:
+    # No article covers project managers, but the PdM article's definition says how the two differ.
+    answer = advisor.ask(question)
+    assert not answer.abstained and "予算・納期・品質（QCD）" in answer.body
