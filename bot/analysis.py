@@ -380,8 +380,8 @@ class Analyzer:
             others = [(s, e) for s, e in covered if sentence[0] <= s and e <= sentence[1]]
             if not others:
                 continue
-            if self._defined_against(norm[start:end], [slug for slug, _, s, e in named if sentence[0] <= s < sentence[1]],
-                                     aspect):
+            in_sentence = [slug for slug, _, s, _ in named if sentence[0] <= s < sentence[1]]
+            if self._defined_against(norm[start:end], in_sentence, aspect):
                 continue
             compared = (
                 _COMPARED_AFTER.match(norm[end:])

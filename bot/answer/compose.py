@@ -7,15 +7,14 @@ of its decisions for the eval report. Per answer type (`bot.aspects`):
 - ``table``: the rows the question's topic points to (「シニア」 → the senior
   row), else the whole table; the top or first row for 「最高で」 / 「新卒」.
 - ``list``: the items the topic points to, in full, then (in a short list) every other item's title;
-  else every item's title, with the one the question
-  means in full when it clearly stands out by meaning (`bot.answer.meaning`); the main work's and the
-  outlook's items each with its first line (a title alone says neither what one does nor why a trend
-  matters).
+  else every item's title, with the one the question means in full when it clearly stands out by
+  meaning (`bot.answer.meaning`); the main work's and the outlook's items each with its first line (a
+  title alone says neither what one does nor why a trend matters).
 - ``steps``: a ladder in order up to the rung asked (all of it for 「最終的に」), then
   the part's closing lines on where else the path leads;
   learning steps in order, each with its aim (the first in full for 「最初に」 / 「何から」, else the one
-  the question means when it clearly stands out by meaning); for
-  「未経験から」 also the article's own lines about starting out.
+  the question means when it clearly stands out by meaning); for 「未経験から」 also the article's own
+  lines about starting out.
 - ``lines``: every line of the part marked by the aspect's words (every book
   with its publisher), across the part's subsections.
 - ``definition``: the defining sentences; in a comparison, the ones that set
