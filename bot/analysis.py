@@ -377,12 +377,12 @@ class Analyzer:
         covered = [(start, end) for _, _, start, end in named]
         for start, end in self._roles_without_article(norm, covered):
             sentence = _sentence_around(norm, start, end)
-            others = [(s, e) for s, e in covered if sentence[0] <= s and e <= sentence[1]]
-            if not others:
+            in_sentence = [(slug, s, e) for slug, _, s, e in named if sentence[0] <= s and e <= sentence[1]]
+            if not in_sentence:
                 continue
-            in_sentence = [slug for slug, _, s, _ in named if sentence[0] <= s < sentence[1]]
-            if self._defined_against(norm[start:end], in_sentence, aspect):
+            if self._defined_against(norm[start:end], [slug for slug, _, _ in in_sentence], aspect):
                 continue
+            others = [(s, e) for _, s, e in in_sentence]
             compared = (
                 _COMPARED_AFTER.match(norm[end:])
                 or _COMPARED_BEFORE.search(norm[sentence[0]:start])

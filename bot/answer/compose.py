@@ -429,8 +429,9 @@ class Composer:
                     picked = sorted({u.order: u for u in chosen}.values(), key=lambda u: u.order)[:4]
                     trace.append(f"{section.id}: the sentences that set it apart ({len(picked)})")
                 else:  # the one-line image, then the sentence that says what the job is (「…のが〜の仕事です」)
-                    says = next((u for u in units[1:] if u.kind == "sentence" and _ROLE_SENTENCE.search(u.text)),
-                                None) if self.aspects.role_of(section) == "definition" else None
+                    says = None
+                    if self.aspects.role_of(section) == "definition":  # a summary's first lines stay
+                        says = next((u for u in units[1:] if u.kind == "sentence" and _ROLE_SENTENCE.search(u.text)), None)
                     picked = [units[0], says] if says is not None else units[:2]
                     trace.append(f"{section.id}: the defining sentences")
             groups.append(self._group(section, picked, slug))
@@ -549,8 +550,7 @@ class Composer:
         if not units or not focus:
             return []
         # a name the question writes whole (「ジュニア・ミドル・シニア」) names its unit, however common its words
-        asked = normalize(a.topic)
-        named = {u.order for u in units if len(core := _name_core(u.title)) >= 2 and core in asked}
+        named = {u.order for u in units if len(core := _name_core(u.title)) >= 2 and core in a.topic}  # topic: normalised
         for weigh, bar, by in ((self._key_weight, FOCUS_MIN, a.terms), (self._weight, FOCUS_MIN_TEXT, a.terms),
                                (self._key_weight, FOCUS_MIN, focus), (self._weight, FOCUS_MIN_TEXT, focus)):
             weights = [weigh(by, u) for u in units]
