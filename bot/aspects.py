@@ -234,14 +234,15 @@ class AspectLexicon:
         return role.searchable if role else True
 
     def cues(self, text: str) -> list[Cue]:
-        """Every aspect cue in ``text`` (normalised), in lexicon order (most specific aspect first)."""
+        """The cue of each aspect in ``text`` (normalised), in lexicon order (most specific aspect first): the
+        last one written, since the question asks at the end (「業務内容を伺いたいです。…日々どんな作業が？」)."""
         norm = normalize(text)
         found: list[Cue] = []
         for aspect, patterns in self._cues:
-            for word, pattern in patterns:
-                if m := pattern.search(norm):
-                    found.append(Cue(aspect=aspect, word=word, start=m.start(), end=m.end()))
-                    break
+            last = max(((m.start(), -m.end(), word) for word, pattern in patterns for m in pattern.finditer(norm)),
+                       default=None)
+            if last is not None:
+                found.append(Cue(aspect=aspect, word=last[2], start=last[0], end=-last[1]))
         return found
 
     def beyond(self, text: str) -> str | None:

@@ -79,6 +79,8 @@ def test_lead_ins_are_the_short_parents_of_subsections() -> None:
         # Background first, the question last: the last sentence decides.
         ("30代で経理をしています。社内のAI導入に関わりました。AI PMって一言でいうとどういう仕事ですか？", "definition"),
         ("今の会社でExcel集計をしています。DSに転職するために今できることは？", "start"),
+        # A part named in the background and again where the question asks: the asking sentence decides.
+        ("DSの仕事内容について質問です。モデルの学習のほかに、毎日どんな作業がありますか？", "duties"),
     ],
 )
 def test_the_aspect_is_what_the_question_asks(question: str, aspect: str) -> None:
