@@ -239,10 +239,10 @@ class AspectLexicon:
         norm = normalize(text)
         found: list[Cue] = []
         for aspect, patterns in self._cues:
-            last = max(((m.start(), -m.end(), word) for word, pattern in patterns for m in pattern.finditer(norm)),
-                       default=None)
+            last = max(((m.start(), m.end(), word) for word, pattern in patterns for m in pattern.finditer(norm)),
+                       default=None)  # the longest word where two start together
             if last is not None:
-                found.append(Cue(aspect=aspect, word=last[2], start=last[0], end=-last[1]))
+                found.append(Cue(aspect=aspect, word=last[2], start=last[0], end=last[1]))
         return found
 
     def beyond(self, text: str) -> str | None:
