@@ -294,6 +294,10 @@ def test_subjects_of_working_life_and_of_a_job_hunt_the_articles_never_treat_are
     # the paperwork and etiquette of a job hunt: what to ask back, a self-introduction, an offer's terms
     assert analyze("PdMの面接の逆質問って何を聞けばいい？").uncovered_topic == "逆質問"
     assert analyze("Does a data scientist offer in Japan usually include a signing bonus?").uncovered_topic == "signing bonus"
+    # academic degrees, asked about; a degree in the background is no question about one
+    assert analyze("AI PMを目指すなら社会人大学院に行くべき？").uncovered_topic == "大学院"
+    assert analyze("Do I need a PhD to get hired as an ML engineer?").uncovered_topic == "phd"
+    assert analyze("I did a PhD in physics. Which books should I read to become a data scientist?").uncovered_topic is None
 
 
 def test_a_person_asked_about_by_name_is_beyond_the_articles_but_not_their_book() -> None:
