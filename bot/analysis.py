@@ -326,11 +326,11 @@ class Analyzer:
         """A person the question asks about by name (「及川卓也さんって今どこに」, 「〇〇氏の経歴」) in a sentence of
         normalised ``text`` that asks (the one at ``asking``, or one ending in ?), normalised; else None. The
         articles name people only as the authors of what they list, so a question about their books or courses
-        is not one about the person."""
+        is not one about the person (a book read before the name is: 「本を読んでいて、及川卓也さんって何者？」)."""
         for start, end in _asking_sentences(text, asking):
-            if any(c.aspect.answer == "lines" for c in self.aspects.cues(text[start:end])):
-                continue  # 「及川卓也さんの本は？」 asks about a book
             for m in _PERSON.finditer(text, start, end):
+                if any(c.aspect.answer == "lines" for c in self.aspects.cues(text[m.end() : end])):
+                    continue  # 「及川卓也さんの本は？」 asks about a book
                 name = m.group(1)
                 if name not in _NOT_PERSONS and not name.endswith(JOB_TITLE_ENDINGS_KANA) and not self.careers.mentions(name):
                     return m.group()

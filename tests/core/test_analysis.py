@@ -306,6 +306,8 @@ def test_a_person_asked_about_by_name_is_beyond_the_articles_but_not_their_book(
     assert analyze("及川卓也さんの本はPdMにおすすめ？").uncovered_topic is None  # a book, which the articles list
     assert analyze("お客さんと話すのが好きです。PdMに向いてる？").uncovered_topic is None  # no one in particular
     assert analyze("Andrew Ng氏の講座はAI PMにおすすめ？").uncovered_topic is None
+    # a book read before the name is background: the person is what is asked
+    assert analyze("DSの本を読んでいて思ったんですが、山田太郎さんってどんな経歴の方ですか？").uncovered_topic == "山田太郎さん"
 
 
 def test_a_place_the_articles_never_name_is_beyond_them_and_shown_as_typed() -> None:
