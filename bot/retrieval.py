@@ -73,10 +73,11 @@ def _as_typed_latin(word: str, question: str) -> str | None:
     return m.group() if m else None
 
 
-#: A question that asks for a count or a date (normalised): "how many", 「何人」, 「何時間」, 「何ヶ月」 (not 「何年か」:
+#: A question that asks for a count, a length, a score or a date (normalised): "how many", "how long", "what score",
+#: 「何人」, 「何時間」, 「何週間」, 「何点」, 「何ヶ月」 (not 「何年か」:
 #: "some years"); "when is", 「いつ開催」, 「何月」 (not 「いつ頃」 or 「いつから」: when in a career, which a ladder answers).
 _FIGURE_ASKED = re.compile(
-    r"(?<![a-z])how\s+many(?![a-z])|何(?:人|時間|ヶ月|か月|カ月|回|社|件|%|割|日|年(?!か)|月|曜)"
+    r"(?<![a-z])(?:how\s+(?:many|long|old)|what\s+score)(?![a-z])|何(?:人|時間|ヶ月|か月|カ月|回|社|件|%|割|日|年(?!か)|月|曜|週|点|歳|位)"
     r"|(?<![a-z])(?:when(?:'s|\s+(?:is|are|was))|what\s+(?:date|day))(?![a-z])|いつ(?!も|か|の間|頃|ごろ|から|まで|にな)"
 )
 #: A figure: a number with its unit or counter (「500〜850万円」, 「7年以上」, 「80%」), not a list's numbering.

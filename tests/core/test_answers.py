@@ -204,9 +204,11 @@ def test_a_count_asked_where_the_best_passage_gives_no_figure_abstains(advisor: 
 @pytest.mark.parametrize("question", [
     "When is the next MLOps conference in Japan? I want to go as an ML engineer.",
     "機械学習エンジニアの勉強会って次はいつ開催される？",
+    "G検定って何点取れば受かるの？AI PMを目指してます",  # a score
+    "MLE向けのそのオンライン講座、修了まで何週間くらい？",  # a length of time
 ])
-def test_a_date_asked_where_the_best_passage_gives_no_figure_abstains(advisor: Advisor, question: str) -> None:
-    # The articles give no dates of events; the sections these words meet hold no figure either.
+def test_a_date_score_or_length_asked_where_the_best_passage_gives_no_figure_abstains(advisor: Advisor, question: str) -> None:
+    # The articles give no dates of events, pass marks or course lengths; the sections these words meet hold no figure.
     answer = advisor.ask(question)
     assert answer.abstained and answer.citations == (), answer.text
 
