@@ -54,6 +54,7 @@ def test_lead_ins_are_the_short_parents_of_subsections() -> None:
         ("DSって稼げる？", "salary"),
         ("AI PMに向いてるのってどんな人？", "suited"),
         ("DSの1日ってどんな感じ？", "duties"),
+        ("AI PMってそもそも何をする人？", "definition"),  # what the person is, not their day
         ("AI PMになるにはどんな本で勉強すればいい？", "books"),  # books, not learning: the more specific part
         ("MLEにおすすめの資格は？", "certification"),
         ("MLEの面接でよく聞かれることは？", "interview"),
@@ -119,7 +120,7 @@ def test_a_field_names_its_career() -> None:
 
 
 @pytest.mark.parametrize(("question", "slug", "aspect"), [
-    ("データサイエンテイストって結局何する人なの？", "data_scientist", "duties"),  # a small ィ typed large
+    ("データサイエンテイストって結局何する人なの？", "data_scientist", "definition"),  # a small ィ typed large
     ("MLエンジニヤの年収ってどのくらい？", "machine_learning_engineer", "salary"),  # ア typed as ヤ
     ("プロダクトマネジャーの年収は？", "product_manager", "salary"),  # a house style without the long vowel
     ("AIプロダクトマネージャの将来性は？", "ai_product_manager", "outlook"),
