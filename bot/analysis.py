@@ -252,6 +252,7 @@ class Analyzer:
         own = len(self.careers.strip(asked))
         if any(c.end <= own for c in cues) and search_text != asked:
             cues = [c for c in cues if c.end <= own]
+        cues = [c for c in cues if not _of_something_else(c, stripped)]
         difference = any(c.aspect.name == "difference" for c in cues)
         if difference:  # 「DSとは何が違う？」 asks what differs, not what DS is
             cues = [c for c in cues if not _part_of_difference(c, cues, stripped)]
@@ -588,6 +589,17 @@ def _part_of_difference(cue: Cue, cues: Sequence[Cue], text: str) -> bool:
     if cue.aspect.name != "definition":
         return False
     return any(c.aspect.name == "difference" and re.fullmatch(r"\s*[がか]?\s*", text[cue.end : c.start]) for c in cues)
+
+
+def _of_something_else(cue: Cue, text: str) -> bool:
+    """Whether an English definition cue asks what something other than a career is: "what's a typical day",
+    "what is the best roadmap" (a word follows it), not "what's a [career]?" (``text`` has careers blanked)."""
+    if cue.aspect.name != "definition" or not cue.word.isascii():
+        return False
+    words = re.findall(r"[a-z][a-z']*|[^\sa-z]", text[cue.end : cue.end + 40])
+    if words[:1] in (["a"], ["an"], ["the"]):
+        words = words[1:]
+    return bool(words) and words[0][0].isalpha()
 
 
 def _asked(cues: Sequence[Cue], text: str) -> Cue | None:

@@ -55,6 +55,8 @@ def test_lead_ins_are_the_short_parents_of_subsections() -> None:
         ("AI PMに向いてるのってどんな人？", "suited"),
         ("DSの1日ってどんな感じ？", "duties"),
         ("AI PMってそもそも何をする人？", "definition"),  # what the person is, not their day
+        ("what's a typical day like for a data scientist?", "duties"),  # "what's a" of a day, not of the career
+        ("What's a data scientist, really?", "definition"),
         ("AI PMになるにはどんな本で勉強すればいい？", "books"),  # books, not learning: the more specific part
         ("MLEにおすすめの資格は？", "certification"),
         ("MLEの面接でよく聞かれることは？", "interview"),
