@@ -100,6 +100,9 @@ class QuestionAnalysis:
     aspect_cue: str | None = None
     #: When no cue named the aspect and its meaning did: the example question it came nearest (`bot.aspect_examples`).
     aspect_example: str | None = None
+    #: When the model learned from question sets decided the aspect (`bot.learned_parts`): its probability.
+    #: ``aspect_cue`` then still holds the cue it overruled, if any.
+    aspect_learned: float | None = None
     #: When no cue of its own named the aspect and an earlier turn's did: that turn ("What about for version
     #: control?" after "What tools does a data scientist use?" still asks about tools).
     aspect_turn: str | None = None
@@ -151,6 +154,7 @@ class QuestionAnalysis:
             "aspect": self.aspect.name if self.aspect else None,
             "aspect_cue": self.aspect_cue,
             "aspect_example": self.aspect_example,
+            "aspect_learned": None if self.aspect_learned is None else round(self.aspect_learned, 3),
             "aspect_turn": self.aspect_turn,
             "also": self.also.name if self.also else None,
             "answer_type": self.answer_type,
@@ -342,6 +346,12 @@ class Analyzer:
         on the aspect decided again (「楽天のDSチームは来年縮小される？」 asks an employer about the outlook)."""
         employer = a.uncovered_employer or self._employer_asked(a.search_text, a.asked_topic, aspect)
         return replace(a, aspect=aspect, aspect_example=example, uncovered_employer=employer)
+
+    def with_learned_aspect(self, a: QuestionAnalysis, aspect: Aspect, probability: float) -> QuestionAnalysis:
+        """``a`` asking about ``aspect``, as the learned model says with ``probability``; what depends on the
+        aspect is decided again, as in `with_aspect`."""
+        employer = a.uncovered_employer or self._employer_asked(a.search_text, a.asked_topic, aspect)
+        return replace(a, aspect=aspect, aspect_learned=probability, uncovered_employer=employer)
 
     def _partner_asked(self, question: str, aspect: Aspect | None) -> str | None:
         """A role the articles only work with, as the subject of a question about a career's own parts

@@ -43,8 +43,9 @@ def _advisor(settings: Settings):  # imported late: `careerbot --help` stays ins
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from .aspects import AspectLexicon
     from .embedders import make_embedder
-    from .pipeline import refresh_index
+    from .pipeline import ASPECTS_FILE, learn_parts, refresh_index
 
     embedder = make_embedder(settings)
     report = refresh_index(
@@ -62,6 +63,10 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         f"index {what}: {len(kb.articles)} articles, {len(kb.sections)} sections, {report.index.size} passages "
         f"in {report.seconds:.1f} s at {report.index.path}"
     )
+    # The parts are learned now too, so that a bot started later on a read-only data folder has them.
+    aspects = AspectLexicon.load(settings.knowledge_dir / ASPECTS_FILE)
+    if (learned := learn_parts(settings, knowledge=kb, aspects=aspects, embedder=embedder)) is not None:
+        print(f"parts learned from {learned.examples} questions in {settings.parts_training_path}")
     for warning in kb.warnings:
         _err(f"careerbot: warning: {warning}")
     if kb.problems:

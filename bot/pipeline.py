@@ -23,6 +23,7 @@ from .embedders import Embedder, make_embedder
 from .errors import BackendError, CareerbotError
 from .index import HybridIndex, IndexPlan, build_index, open_index, recorded_owners
 from .knowledge import KnowledgeBase, load_knowledge
+from .learned_parts import LearnedParts, load_learned_parts
 from .passages import passages_of
 from .prompts import PromptLibrary
 from .retrieval import RankingWeights, Retriever
@@ -31,7 +32,7 @@ from .aspects import AspectLexicon
 from .synonyms import Synonyms
 from .text import detect_language
 
-__all__ = ["Advisor", "IndexReport", "ReloadReport", "load_knowledge_base", "refresh_index"]
+__all__ = ["Advisor", "IndexReport", "ReloadReport", "learn_parts", "load_knowledge_base", "refresh_index"]
 
 log = logging.getLogger(__name__)
 #: One record per answer (see `_log_answer`); `bot.logs` formats it as text or JSON.
@@ -128,6 +129,16 @@ class ReloadReport:
     seconds: float
 
 
+def learn_parts(settings: Settings, *, knowledge: KnowledgeBase, aspects: AspectLexicon,
+                embedder: Embedder) -> LearnedParts | None:
+    """The part model of the training sets ``settings`` name, read from or stored in its data folder
+    (`bot.learned_parts`); None when learning is turned off or the sets hold too few questions."""
+    if not settings.learn_parts:
+        return None
+    return load_learned_parts([settings.parts_training_path], knowledge=knowledge, aspects=aspects,
+                              embedder=embedder, store=settings.parts_store)
+
+
 class Advisor:
     """Answers career questions from the knowledge base.
 
@@ -168,6 +179,7 @@ class Advisor:
         synonyms = Synonyms.load(self.settings.knowledge_dir / SYNONYMS_FILE)
         aspects = AspectLexicon.load(self.settings.knowledge_dir / ASPECTS_FILE)
         cosines = self.settings.cosine_low, self.settings.cosine_high
+        learned = learn_parts(self.settings, knowledge=report.knowledge, aspects=aspects, embedder=self.embedder)
         retriever = Retriever(
             index=report.index,
             embedder=self.embedder,
@@ -175,6 +187,7 @@ class Advisor:
             synonyms=synonyms,
             aspects=aspects,
             candidates=self.settings.candidates,
+            learned=learned,
             weights=RankingWeights(
                 dense=self.settings.rank_dense,
                 lexical=self.settings.rank_lexical,

@@ -37,10 +37,11 @@ import numpy as np
 
 from .analysis import STOPWORDS, Analyzer, QuestionAnalysis, is_content_term, unknown_words
 from .aspect_examples import AspectsByMeaning
-from .aspects import AspectLexicon, lead_sections
+from .aspects import Aspect, AspectLexicon, lead_sections
 from .calibration import Calibration, Evidence, confidence_of, resolve_calibration
 from .careers import CareerLexicon
 from .embedders import Embedder
+from .learned_parts import FILL_PROBABILITY, OUT_OF_SCOPE, OVERRULE_PROBABILITY, LearnedParts
 from .index import HybridIndex
 from .knowledge import Section
 from .passages import Passage
@@ -189,6 +190,7 @@ class Retriever:
         candidates: int = 50,
         weights: RankingWeights | None = None,
         calibration: Calibration | None = None,
+        learned: LearnedParts | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -203,6 +205,8 @@ class Retriever:
         )
         #: What a question that names a career but no part asks about, recognised by meaning.
         self.by_meaning = AspectsByMeaning(aspects=self.aspects.aspects, embedder=embedder, calibration=self.calibration)
+        #: What a question asks about, learned from question sets (`bot.learned_parts`); None: not learned.
+        self.learned = learned
         sections = list({p.section.id: p.section for p in index.passages}.values())
         self.analyzer = Analyzer(careers=careers, aspects=self.aspects, synonyms=self.synonyms, idf=index.idf,
                                  partners=self.aspects.partner_roles(sections),
@@ -267,7 +271,9 @@ class Retriever:
         t1 = time.perf_counter()
         vectors = self.embedder.embed_queries([query, *topics])
         t2 = time.perf_counter()
-        if a.aspect is None and a.careers and (found := self.by_meaning.recognise(vectors[0])):
+        if (learned := self._learned_part(a, vectors[0])) is not None:
+            a = self.analyzer.with_learned_aspect(a, *learned)
+        elif a.aspect is None and a.careers and (found := self.by_meaning.recognise(vectors[0])):
             a = self.analyzer.with_aspect(a, *found)
         # An English cue of plain words ("what do", "work on") says little of the part asked: the aspect the
         # question means, when one stands out, decides ("What do they usually ask at the interview?").
@@ -360,6 +366,24 @@ class Retriever:
             share = 1.0 if rank == 0 or a.comparison else w.secondary
             prior += w.career * share * (slugs == slug)
         return prior
+
+    def _learned_part(self, a: QuestionAnalysis, vector: np.ndarray) -> tuple[Aspect, float] | None:
+        """The aspect the learned model says ``a`` asks about (the one named as the model's part), with the
+        model's probability, where the model decides: a question about a career that names no part
+        (`FILL_PROBABILITY`), or one whose cue's aspect does not answer from the model's part and the model
+        is sure (`OVERRULE_PROBABILITY`). A part the conversation set stays; a question most like those the
+        articles do not answer is steered to none."""
+        if self.learned is None or a.aspect_turn is not None:
+            return None
+        role, probability = self.learned.predict(vector)
+        part = None if role == OUT_OF_SCOPE else self.aspects.aspect(role)
+        if part is None or (part.needs_career and not a.careers):
+            return None
+        if a.aspect is None:
+            return (part, probability) if a.careers and probability >= FILL_PROBABILITY else None
+        if role not in a.aspect.roles and probability >= OVERRULE_PROBABILITY:
+            return part, probability
+        return None
 
     def _unknown_names(self, a: QuestionAnalysis) -> list[str]:
         """Names that the sentence asking uses and the articles never do: words in Latin letters written as

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
         default=DEFAULT_MAX_ARTICLE_BYTES, ge=1, description="Larger articles are skipped, with one line naming the file."
     )
     max_question_chars: int = Field(default=1000, ge=10, description="Longer questions are cut to this length.")
+    learn_parts: bool = Field(default=True, description="Learn the part a question asks about from question sets (bot.learned_parts).")
+    parts_training: Path | None = Field(
+        default=None, description="Question sets (a folder or a file) the parts are learned from (default: <knowledge_dir>/questions/dev)."
+    )
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines of `careerbot slack`: text or json.")
     reload_interval: float = Field(
         default=5.0, ge=0, description="`careerbot slack`: seconds between checks of the knowledge folder (0: only on SIGHUP)."
@@ -287,6 +291,14 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def parts_training_path(self) -> Path:
+        return self.parts_training or self.knowledge_dir / "questions" / "dev"
+
+    @property
+    def parts_store(self) -> Path:
+        return self.data_dir / "parts"
 
     @property
     def feedback_path(self) -> Path:

@@ -46,6 +46,12 @@ def advisor(settings: Settings) -> Advisor:
     return Advisor(settings=settings)
 
 
+@pytest.fixture(scope="session")
+def lexicon_advisor(shared_data_dir: Path) -> Advisor:
+    """Like ``advisor``, on the same index, with no part learned from question sets: the lexicon alone."""
+    return Advisor(settings=make_settings(shared_data_dir, learn_parts=False))
+
+
 class CountingEmbedder:
     """A real embedder, counting the passages it is asked to embed."""
 

@@ -14,13 +14,17 @@ import datetime as _dt
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..settings import Settings, load_settings
 from .compare import EvalError, check_gates, compare_reports, load_report, parse_gates
 from .report import fmt, fmt_delta, write_reports
 from .runner import GATEABLE, GATEABLE_OVER, METRICS
+
+if TYPE_CHECKING:
+    from ..questions import Question
 
 __all__ = ["cmd_eval", "register"]
 
@@ -164,6 +168,12 @@ def _print_summary(report: dict[str, Any], paths: dict[str, Path]) -> None:
     console.print(f"report: {paths['html'].parent}/report.{{json,md,html}}", markup=False)
 
 
+def _in(labelled: Sequence[tuple[Path, Question]], folder: Path) -> int:
+    """How many of the ``labelled`` questions come from a file at or under ``folder``."""
+    root = folder.resolve()
+    return sum(1 for path, _ in labelled if path.resolve().is_relative_to(root))
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from ..pipeline import Advisor
     from ..questions import load_labelled_question_sets
@@ -176,6 +186,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if not labelled:
         raise EvalError(f"no questions in {', '.join(str(s) for s in args.sets)}")
 
+    if settings.learn_parts and (learned_from := _in(labelled, settings.parts_training_path)):
+        _err(f"careerbot: note: {learned_from} of these questions are in {settings.parts_training_path}, which the parts "
+             "a question asks are learned from (CAREERBOT_PARTS_TRAINING): on them the figures are in-sample")
     start = time.perf_counter()
     advisor = Advisor(settings=settings, notify=lambda m: _err(f"careerbot: {m}"))
     if args.backend:

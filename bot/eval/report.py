@@ -164,7 +164,10 @@ def _analysis_line(analysis: dict[str, Any]) -> str:
     careers = ", ".join(f"{c['slug']} ({c['via']})" for c in analysis.get("careers", [])) or "none"
     terms = ", ".join(f"{t}:{w:.1f}" for t, w in list(analysis.get("terms", {}).items())[:8])
     parts = [f"careers {careers}", f"aspect {analysis.get('aspect') or 'none'}"]
-    if analysis.get("aspect_cue"):
+    if analysis.get("aspect_learned") is not None:
+        overruled = f", over the cue 「{analysis['aspect_cue']}」" if analysis.get("aspect_cue") else ""
+        parts[-1] += f" (learned, p {analysis['aspect_learned']:.2f}{overruled})"
+    elif analysis.get("aspect_cue"):
         parts[-1] += f" (cue 「{analysis['aspect_cue']}」)"
     elif analysis.get("aspect_example"):
         parts[-1] += f" (by meaning, like 「{analysis['aspect_example']}」)"

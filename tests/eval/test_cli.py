@@ -108,6 +108,18 @@ def test_reports_are_written_and_readable(first_run: tuple[Path, str, str]) -> N
     assert all(line.startswith("careerbot: ") and "index" in line for line in stderr.splitlines())  # notices only
 
 
+def test_replaying_the_questions_the_parts_are_learned_from_says_its_figures_are_in_sample(
+    env: Path, qset: Path, tmp_path: Path, first_run: tuple[Path, str, str]
+) -> None:
+    assert "in-sample" not in first_run[2]  # the default training set is the shipped dev split, not this one
+    result = subprocess.run([sys.executable, "-m", "bot", "eval", str(qset), "--out", str(tmp_path / "b")],
+                            capture_output=True, text=True, env={**os.environ, "CAREERBOT_PARTS_TRAINING": str(qset.parent)},
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert (f"careerbot: note: {len(SET)} of these questions are in {qset.parent}, which the parts a question asks are "
+            "learned from (CAREERBOT_PARTS_TRAINING): on them the figures are in-sample") in result.stderr.splitlines()
+
+
 def test_unknown_section_is_reported_not_counted(first_run: tuple[Path, str, str]) -> None:
     out, stdout, _ = first_run
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))

@@ -1,0 +1,184 @@
+"""The part of an article a question asks about, learned from question sets whose answers are known.
+
+Every in-scope question of the training sets (`Settings.parts_training`; by default the dev split,
+``knowledge/questions/dev``) names the sections that answer it, and their role (salary, interview, the
+main work…: `AspectLexicon.role_of`) is the part it asks about. A multinomial logistic regression
+(scikit-learn) on the questions' vectors learns to tell the parts apart by meaning, in both languages,
+from far more wordings than the lexicon's cue words and examples hold ("what tooling do they rely on",
+"is that domain background a plus"). The retriever asks it where the lexicon is silent, and lets it
+overrule a cue only when it is sure (`FILL_PROBABILITY`, `OVERRULE_PROBABILITY`; see `bot.retrieval`).
+
+The questions it is fitted on are in-sample for it: only a split it never saw (``test``) measures it.
+The fit depends on the embedder and on the questions and their parts only; it is kept in
+``<data_dir>/parts/<key>.npz`` (written atomically) and made again when any of them changes.
+Predicting is one matrix product.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .aspects import AspectLexicon
+from .embedders import Embedder
+from .knowledge import KnowledgeBase
+from .questions import load_question_sets, question_files, resolve_sections
+
+__all__ = [
+    "FILL_PROBABILITY",
+    "OUT_OF_SCOPE",
+    "OVERRULE_PROBABILITY",
+    "LearnedParts",
+    "fit_learned_parts",
+    "load_learned_parts",
+    "training_pairs",
+]
+
+log = logging.getLogger(__name__)
+
+#: A question about a career that names no part takes the learned one when at least this probable.
+FILL_PROBABILITY = 0.3
+#: A cue's part gives way to the learned one when that is none of the cue's roles and at least this
+#: probable ("software" in "how good does my plain software engineering have to be" is not the tools).
+#: Both were chosen on the dev split, five-fold out of fold (the parts right: +42, −2 at these values).
+OVERRULE_PROBABILITY = 0.7
+#: The inverse strength of the fit's L2 regularisation (scikit-learn's ``C``).
+INVERSE_REGULARISATION = 4.0
+#: Fewer examples than this, or a single part, teach nothing: no model.
+MIN_EXAMPLES = 20
+#: The "part" of the questions the articles do not answer: learned beside the parts, so that a question
+#: like them is steered to none ("When is the next MLOps conference?" is no salary question).
+OUT_OF_SCOPE = "out_of_scope"
+#: Bumped when the stored file's layout or the fit changes, so older files are not read.
+FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedParts:
+    """A fitted model: for a question vector, the part most probably asked and its probability."""
+
+    parts: tuple[str, ...]
+    #: One row per part, one column per vector dimension.
+    weights: np.ndarray
+    bias: np.ndarray
+    #: How many questions it was fitted on.
+    examples: int
+
+    def predict(self, vector: np.ndarray) -> tuple[str, float]:
+        """(part, probability) for a query vector (any length; it is scaled to unit length first)."""
+        v = np.asarray(vector, dtype=np.float64)
+        norm = float(np.linalg.norm(v))
+        logits = self.weights @ (v / norm if norm else v) + self.bias
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        best = int(p.argmax())
+        return self.parts[best], float(p[best])
+
+
+def training_pairs(paths: Iterable[Path], *, knowledge: KnowledgeBase, aspects: AspectLexicon) -> list[tuple[str, str]]:
+    """(question, part) for every in-scope question of the sets at ``paths`` whose expected sections all
+    have one role that is also an aspect (a comparison of two salaries is the salary; one expecting the
+    main work and a learning step teaches nothing), and (question, `OUT_OF_SCOPE`) for every out-of-scope
+    one. `QuestionSetError` names a malformed file."""
+    questions = load_question_sets(paths)
+    resolved = resolve_sections(questions, knowledge).sections
+    by_id = {s.id: s for s in knowledge.sections}
+    pairs = []
+    for q in questions:
+        if q.out_of_scope:
+            pairs.append((q.question, OUT_OF_SCOPE))
+            continue
+        roles = {aspects.role_of(by_id[i]) for i in resolved.get(q.id, ())}
+        if len(roles) == 1 and (role := roles.pop()) is not None and aspects.aspect(role) is not None:
+            pairs.append((q.question, role))
+    return pairs
+
+
+def fit_learned_parts(pairs: Sequence[tuple[str, str]], *, embedder: Embedder) -> LearnedParts | None:
+    """The model of ``pairs`` (question, part) by ``embedder``'s query vectors; None when they are too few."""
+    parts = sorted({part for _, part in pairs})
+    if len(pairs) < MIN_EXAMPLES or len(parts) < 2:
+        return None
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(embedder.embed_queries([q for q, _ in pairs]), dtype=np.float64)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    model = LogisticRegression(C=INVERSE_REGULARISATION, max_iter=5000).fit(x, [p for _, p in pairs])
+    order = [list(model.classes_).index(p) for p in parts]
+    weights, bias = model.coef_, model.intercept_
+    if len(parts) == 2:  # scikit-learn keeps one row for two classes: the second's logit against the first's 0
+        weights, bias = np.vstack([np.zeros_like(weights), weights]), np.concatenate([[0.0], bias])
+    else:
+        weights, bias = weights[order], bias[order]
+    return LearnedParts(parts=tuple(parts), weights=weights, bias=bias, examples=len(pairs))
+
+
+def _key(pairs: Sequence[tuple[str, str]], embedder_id: str) -> str:
+    blob = json.dumps([FORMAT, embedder_id, INVERSE_REGULARISATION, sorted(pairs)], ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _read(path: Path) -> LearnedParts | None:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            parts = tuple(str(p) for p in f["parts"])
+            weights, bias, examples = f["weights"], f["bias"], int(f["examples"])
+    except (OSError, KeyError, ValueError) as exc:
+        log.warning("learned parts at %s are unreadable (%s); fitting them again", path, exc.__class__.__name__)
+        return None
+    if weights.shape != (len(parts), weights.shape[1]) or bias.shape != (len(parts),):
+        log.warning("learned parts at %s are malformed; fitting them again", path)
+        return None
+    return LearnedParts(parts=parts, weights=weights, bias=bias, examples=examples)
+
+
+def _write(path: Path, model: LearnedParts) -> None:
+    """Store ``model`` at ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, parts=np.asarray(model.parts), weights=model.weights, bias=model.bias,
+             examples=np.asarray(model.examples))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".parts-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_learned_parts(
+    paths: Sequence[Path], *, knowledge: KnowledgeBase, aspects: AspectLexicon, embedder: Embedder, store: Path
+) -> LearnedParts | None:
+    """The model of the question sets at ``paths``: read from folder ``store`` when it holds the fit of these
+    questions by this embedder, else fitted and stored there. None when the sets hold too few questions
+    (or none exist); a store that cannot be written is warned about and the model used unstored."""
+    if not question_files(p for p in paths if p.exists()):
+        return None
+    pairs = training_pairs([p for p in paths if p.exists()], knowledge=knowledge, aspects=aspects)
+    path = store / f"{_key(pairs, embedder.id)}.npz"
+    if path.exists() and (model := _read(path)) is not None:
+        return model
+    model = fit_learned_parts(pairs, embedder=embedder)
+    if model is None:
+        log.info("learned parts: %d usable questions in %s, too few to learn from", len(pairs),
+                 ", ".join(str(p) for p in paths))
+        return None
+    try:
+        _write(path, model)
+    except OSError as exc:
+        log.warning("learned parts could not be stored in %s (%s); they are fitted again on the next start",
+                    store, exc.__class__.__name__)
+    return model
