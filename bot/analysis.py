@@ -446,6 +446,10 @@ class Analyzer:
         span = self.aspects.place_span(norm, place)
         return as_typed(question, spans, *span) if span else place
 
+    def names_employer(self, text: str) -> bool:
+        """Whether normalised ``text`` names a company the articles list as an employer."""
+        return any(p.search(text) for p in self._employers)
+
     def _employer_asked(self, question: str, asked_topic: str, aspect: Aspect | None) -> str | None:
         """A company the articles list as an employer, named in the sentence asking about a part they give for the
         career as a whole (「メルカリのPdMの年収」, 「Googleの面接」), as the user typed it; else None."""

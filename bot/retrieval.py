@@ -41,7 +41,7 @@ from .aspects import Aspect, AspectLexicon, lead_sections
 from .calibration import Calibration, Evidence, confidence_of, resolve_calibration
 from .careers import CareerLexicon
 from .embedders import Embedder
-from .learned_parts import FILL_PROBABILITY, OUT_OF_SCOPE, OVERRULE_PROBABILITY, LearnedParts
+from .learned_parts import FILL_PROBABILITY, OUT_OF_SCOPE, OUT_OF_SCOPE_PROBABILITY, OVERRULE_PROBABILITY, LearnedParts
 from .index import HybridIndex
 from .knowledge import Section
 from .passages import Passage
@@ -271,8 +271,9 @@ class Retriever:
         t1 = time.perf_counter()
         vectors = self.embedder.embed_queries([query, *topics])
         t2 = time.perf_counter()
-        if (learned := self._learned_part(a, vectors[0])) is not None:
-            a = self.analyzer.with_learned_aspect(a, *learned)
+        learned = self._learned(a, vectors[0])
+        if (part := self._learned_part(a, learned)) is not None:
+            a = self.analyzer.with_learned_aspect(a, *part)
         elif a.aspect is None and a.careers and (found := self.by_meaning.recognise(vectors[0])):
             a = self.analyzer.with_aspect(a, *found)
         # An English cue of plain words ("what do", "work on") says little of the part asked: the aspect the
@@ -305,7 +306,11 @@ class Retriever:
             for r, (i, score) in enumerate(chosen)
         )
         t3 = time.perf_counter()
-        signals, evidence = self._signals(a, hits)
+        # Whether a company the articles list as an employer hires (「メルカリはPdMを採用してる？」) is what their
+        # employers part answers, however often out-of-scope questions name companies.
+        listed = a.aspect is not None and a.aspect.name == "companies" and self.analyzer.names_employer(a.asked_topic)
+        out_of_scope = 0.0 if listed else learned.get(OUT_OF_SCOPE, 0.0)
+        signals, evidence = self._signals(a, hits, out_of_scope=out_of_scope)
         return Retrieval(
             query=query,
             hits=hits,
@@ -367,15 +372,22 @@ class Retriever:
             prior += w.career * share * (slugs == slug)
         return prior
 
-    def _learned_part(self, a: QuestionAnalysis, vector: np.ndarray) -> tuple[Aspect, float] | None:
-        """The aspect the learned model says ``a`` asks about (the one named as the model's part), with the
-        model's probability, where the model decides: a question about a career that names no part
+    def _learned(self, a: QuestionAnalysis, vector: np.ndarray) -> dict[str, float]:
+        """The learned parts' probabilities for ``a`` (query vector ``vector``); empty when nothing is learned or
+        ``a`` is about a career the model's questions are not about."""
+        if self.learned is None or not set(a.slugs) <= self.learned.careers:
+            return {}
+        return self.learned.probabilities(vector)
+
+    def _learned_part(self, a: QuestionAnalysis, learned: dict[str, float]) -> tuple[Aspect, float] | None:
+        """The aspect the learned model (its parts' probabilities ``learned``) says ``a`` asks about (the one
+        named as the most probable part), with its probability, where the model decides: a question about a career that names no part
         (`FILL_PROBABILITY`), or one whose cue's aspect does not answer from the model's part and the model
         is sure (`OVERRULE_PROBABILITY`). A part the conversation set stays; a question most like those the
         articles do not answer is steered to none."""
-        if self.learned is None or a.aspect_turn is not None:
+        if not learned or a.aspect_turn is not None:
             return None
-        role, probability = self.learned.predict(vector)
+        role, probability = max(learned.items(), key=lambda kv: kv[1])
         part = None if role == OUT_OF_SCOPE else self.aspects.aspect(role)
         if part is None or (part.needs_career and not a.careers):
             return None
@@ -450,7 +462,7 @@ class Retriever:
         return any(word[:i] in self._katakana and word[i:] in self._katakana for i in range(3, len(word) - 2))
 
     def _signals(
-        self, a: QuestionAnalysis, hits: Sequence[Hit]
+        self, a: QuestionAnalysis, hits: Sequence[Hit], *, out_of_scope: float = 0.0
     ) -> tuple[dict[str, float], Evidence | None]:
         """Dense strength and lexical coverage of the topic (question minus career names), combined in [0, 1].
 
@@ -461,10 +473,11 @@ class Retriever:
         what the articles leave out ("the average age of ML engineers", visas) is caught by name (`beyond`).
         Then the analysis adjusts it (see the constants). A question about a career no article covers
         is not covered, however close its words come (「Webエンジニアの年収」 would otherwise land on
-        another career's salary table): confidence 0. The cosine scale is `calibration`'s.
+        another career's salary table): confidence 0; so is one the learned parts take for out of scope with
+        probability ``out_of_scope`` of at least `OUT_OF_SCOPE_PROBABILITY`. The cosine scale is `calibration`'s.
         """
         if not hits:
-            return {"dense": 0.0, "coverage": 0.0, "unknown_words": 0.0, "confidence": 0.0}, None
+            return {"dense": 0.0, "coverage": 0.0, "unknown_words": 0.0, "out_of_scope": out_of_scope, "confidence": 0.0}, None
         topic = self.careers.strip(a.search_text)
         top_dense = max(h.dense for h in hits[:3])
         q_terms = [t for t in dict.fromkeys(terms(topic)) if is_content_term(t)]
@@ -496,8 +509,10 @@ class Retriever:
             bonus=bool(a.careers),
             known_words=known_topic,
             damped=damped,
-            uncovered=bool(a.uncovered_career or a.uncovered_topic or a.uncovered_employer),
+            uncovered=bool(a.uncovered_career or a.uncovered_topic or a.uncovered_employer
+                           or out_of_scope >= OUT_OF_SCOPE_PROBABILITY),
         )
         confidence = confidence_of(evidence, self.calibration)
-        signals = {"dense": top_dense, "coverage": coverage, "unknown_words": float(len(unknown)), "confidence": confidence}
+        signals = {"dense": top_dense, "coverage": coverage, "unknown_words": float(len(unknown)),
+                   "out_of_scope": out_of_scope, "confidence": confidence}
         return signals, evidence

@@ -17,6 +17,7 @@ from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.learned_parts import (
     FILL_PROBABILITY,
     OUT_OF_SCOPE,
+    OUT_OF_SCOPE_PROBABILITY,
     OVERRULE_PROBABILITY,
     fit_learned_parts,
     load_learned_parts,
@@ -64,7 +65,9 @@ def small_set(folder: Path, n: int = 60) -> Path:
 
 
 def test_the_dev_split_teaches_every_part_of_the_template_and_what_lies_outside(kb, aspects) -> None:
-    pairs = training_pairs([DEV], knowledge=kb, aspects=aspects)
+    training = training_pairs([DEV], knowledge=kb, aspects=aspects)
+    pairs = training.pairs
+    assert training.careers == {a.slug for a in kb.articles}
     parts = {part for _, part in pairs}
     assert {"salary", "duties", "skills", "tools", "collaboration", "career_path", "outlook", "learning",
             "companies", "interview", "definition", "summary", OUT_OF_SCOPE} <= parts
@@ -110,6 +113,18 @@ def test_a_question_like_the_out_of_scope_ones_is_steered_to_no_part(advisor: Ad
     answer = advisor.ask(question)
     assert answer.retrieval.analysis is not None and answer.retrieval.analysis.aspect_learned is None
     assert answer.abstained
+
+
+@pytest.mark.parametrize("question", ["Which keyboard do most ML engineers prefer?",
+                                      "What's the most popular coffee order among product managers?"])
+def test_a_question_the_model_surely_takes_for_out_of_scope_is_not_answered(
+    advisor: Advisor, lexicon_advisor: Advisor, question: str
+) -> None:
+    assert not lexicon_advisor.ask(question).abstained  # the lexicon alone answers it from some part
+    answer = advisor.ask(question)
+    assert answer.abstained and answer.retrieval.confidence == 0.0
+    assert answer.retrieval.signals["out_of_scope"] >= OUT_OF_SCOPE_PROBABILITY
+    assert advisor.ask("AI PMの年収は？").retrieval.signals["out_of_scope"] < 0.1
 
 
 def test_the_fit_is_stored_and_read_back_without_embedding_again(tmp_path: Path, kb, aspects, advisor: Advisor) -> None:
@@ -175,6 +190,8 @@ def test_two_parts_are_learned_as_well_as_many(advisor: Advisor) -> None:
     interview = advisor.embedder.embed_queries(["MLエンジニアの選考で何を聞かれる？"])[0]
     assert model.predict(salary)[0] == "salary" and model.predict(interview)[0] == "interview"
     assert 0.5 < model.predict(salary)[1] <= 1.0
+    assert sum(model.probabilities(salary).values()) == pytest.approx(1.0)
+    assert model.predict(salary) == max(model.probabilities(salary).items(), key=lambda kv: kv[1])
 
 
 def test_a_malformed_training_set_names_the_file(tmp_path: Path, kb, aspects, advisor: Advisor) -> None:
