@@ -341,17 +341,13 @@ class Analyzer:
                     return m.group()
         return None
 
-    def with_aspect(self, a: QuestionAnalysis, aspect: Aspect, example: str) -> QuestionAnalysis:
-        """``a`` asking about ``aspect``, recognised by its meaning as nearest ``example``, with what depends
-        on the aspect decided again (「楽天のDSチームは来年縮小される？」 asks an employer about the outlook)."""
+    def with_aspect(self, a: QuestionAnalysis, aspect: Aspect, example: str | None = None, *,
+                    learned: float | None = None) -> QuestionAnalysis:
+        """``a`` asking about ``aspect``, recognised by its meaning as nearest ``example`` or by the learned
+        parts with probability ``learned``, with what depends on the aspect decided again (「楽天のDSチームは
+        来年縮小される？」 asks an employer about the outlook)."""
         employer = a.uncovered_employer or self._employer_asked(a.search_text, a.asked_topic, aspect)
-        return replace(a, aspect=aspect, aspect_example=example, uncovered_employer=employer)
-
-    def with_learned_aspect(self, a: QuestionAnalysis, aspect: Aspect, probability: float) -> QuestionAnalysis:
-        """``a`` asking about ``aspect``, as the learned model says with ``probability``; what depends on the
-        aspect is decided again, as in `with_aspect`."""
-        employer = a.uncovered_employer or self._employer_asked(a.search_text, a.asked_topic, aspect)
-        return replace(a, aspect=aspect, aspect_learned=probability, uncovered_employer=employer)
+        return replace(a, aspect=aspect, aspect_example=example, aspect_learned=learned, uncovered_employer=employer)
 
     def _partner_asked(self, question: str, aspect: Aspect | None) -> str | None:
         """A role the articles only work with, as the subject of a question about a career's own parts

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import __version__
+from .files import write_atomically
 from .settings import Settings
 
 __all__ = [
@@ -118,14 +119,14 @@ class Heartbeat:
             "problems": list(problems),
         }
         try:
-            _write_atomically(self.path, json.dumps(data, ensure_ascii=False) + "\n")
+            write_atomically(self.path, (json.dumps(data, ensure_ascii=False) + "\n").encode())
             self.written_to = self.path
         except OSError as exc:
             if self.fallback is None:
                 raise
             reason = exc.strerror or exc.__class__.__name__
             data["problems"].append(f"cannot write {self.path} ({reason}): the data dir is not writable")
-            _write_atomically(self.fallback, json.dumps(data, ensure_ascii=False) + "\n")
+            write_atomically(self.fallback, (json.dumps(data, ensure_ascii=False) + "\n").encode())
             self.written_to = self.fallback
         self.last = data
         self.written_at = time.monotonic()
@@ -139,21 +140,6 @@ class Heartbeat:
         last = (self.last["state"], self.last["connected"], self.last["articles"], self.last["stats"].get("undelivered", 0))
         changed = last != (state, connected, articles, undelivered)
         return changed or time.monotonic() - self.written_at >= interval
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _alive(pid: int) -> bool:

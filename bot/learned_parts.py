@@ -20,8 +20,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ import numpy as np
 
 from .aspects import AspectLexicon
 from .embedders import Embedder
+from .files import write_atomically
 from .knowledge import KnowledgeBase
 from .questions import load_question_sets, question_files, resolve_sections
 
@@ -162,28 +161,18 @@ def _read(path: Path) -> LearnedParts | None:
     except (OSError, KeyError, ValueError) as exc:
         log.warning("learned parts at %s are unreadable (%s); fitting them again", path, exc.__class__.__name__)
         return None
-    if weights.shape != (len(parts), weights.shape[1]) or bias.shape != (len(parts),):
+    if weights.ndim != 2 or weights.shape[0] != len(parts) or bias.shape != (len(parts),):
         log.warning("learned parts at %s are malformed; fitting them again", path)
         return None
     return LearnedParts(parts=parts, weights=weights, bias=bias, examples=examples, careers=careers)
 
 
 def _write(path: Path, model: LearnedParts) -> None:
-    """Store ``model`` at ``path`` atomically (a temporary file in the same folder, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Store ``model`` at ``path`` atomically, flushed to disk."""
     buffer = io.BytesIO()
     np.savez(buffer, parts=np.asarray(model.parts), weights=model.weights, bias=model.bias,
              examples=np.asarray(model.examples), careers=np.asarray(sorted(model.careers), dtype=str))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".parts-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, buffer.getvalue(), sync=True)
 
 
 def load_learned_parts(
@@ -192,9 +181,10 @@ def load_learned_parts(
     """The model of the question sets at ``paths``: read from folder ``store`` when it holds the fit of these
     questions by this embedder, else fitted and stored there. None when the sets hold too few questions
     (or none exist); a store that cannot be written is warned about and the model used unstored."""
-    if not question_files(p for p in paths if p.exists()):
+    existing = [p for p in paths if p.exists()]
+    if not question_files(existing):
         return None
-    training = training_pairs([p for p in paths if p.exists()], knowledge=knowledge, aspects=aspects)
+    training = training_pairs(existing, knowledge=knowledge, aspects=aspects)
     path = store / f"{_key(training, embedder.id)}.npz"
     if path.exists() and (model := _read(path)) is not None:
         return model

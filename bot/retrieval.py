@@ -41,9 +41,9 @@ from .aspects import Aspect, AspectLexicon, lead_sections
 from .calibration import Calibration, Evidence, confidence_of, resolve_calibration
 from .careers import CareerLexicon
 from .embedders import Embedder
-from .learned_parts import FILL_PROBABILITY, OUT_OF_SCOPE, OUT_OF_SCOPE_PROBABILITY, OVERRULE_PROBABILITY, LearnedParts
 from .index import HybridIndex
 from .knowledge import Section
+from .learned_parts import FILL_PROBABILITY, OUT_OF_SCOPE, OUT_OF_SCOPE_PROBABILITY, OVERRULE_PROBABILITY, LearnedParts
 from .passages import Passage
 from .synonyms import Synonyms
 from .text import normalize, terms
@@ -273,7 +273,7 @@ class Retriever:
         t2 = time.perf_counter()
         learned = self._learned(a, vectors[0])
         if (part := self._learned_part(a, learned)) is not None:
-            a = self.analyzer.with_learned_aspect(a, *part)
+            a = self.analyzer.with_aspect(a, part[0], learned=part[1])
         elif a.aspect is None and a.careers and (found := self.by_meaning.recognise(vectors[0])):
             a = self.analyzer.with_aspect(a, *found)
         # An English cue of plain words ("what do", "work on") says little of the part asked: the aspect the
@@ -381,10 +381,10 @@ class Retriever:
 
     def _learned_part(self, a: QuestionAnalysis, learned: dict[str, float]) -> tuple[Aspect, float] | None:
         """The aspect the learned model (its parts' probabilities ``learned``) says ``a`` asks about (the one
-        named as the most probable part), with its probability, where the model decides: a question about a career that names no part
-        (`FILL_PROBABILITY`), or one whose cue's aspect does not answer from the model's part and the model
-        is sure (`OVERRULE_PROBABILITY`). A part the conversation set stays; a question most like those the
-        articles do not answer is steered to none."""
+        named as the most probable part), with its probability, where the model decides: a question about a
+        career that names no part (`FILL_PROBABILITY`), or one whose cue's aspect does not answer from the
+        model's part and the model is sure (`OVERRULE_PROBABILITY`). A part the conversation set stays; a
+        question most like those the articles do not answer is steered to none."""
         if not learned or a.aspect_turn is not None:
             return None
         role, probability = max(learned.items(), key=lambda kv: kv[1])
