@@ -43,7 +43,8 @@ from .careers import CareerLexicon
 from .embedders import Embedder
 from .index import HybridIndex
 from .knowledge import Section
-from .learned_parts import FILL_PROBABILITY, OUT_OF_SCOPE, OUT_OF_SCOPE_PROBABILITY, OVERRULE_PROBABILITY, LearnedParts
+from .learned_parts import (FILL_PROBABILITY, IN_SCOPE_PROBABILITY, OUT_OF_SCOPE, OUT_OF_SCOPE_PROBABILITY,
+                            OVERRULE_PROBABILITY, LearnedParts)
 from .passages import Passage
 from .synonyms import Synonyms
 from .text import normalize, terms
@@ -309,7 +310,7 @@ class Retriever:
         # Whether a company the articles list as an employer hires (「メルカリはPdMを採用してる？」) is what their
         # employers part answers, however often out-of-scope questions name companies.
         listed = a.aspect is not None and a.aspect.name == "companies" and self.analyzer.names_employer(a.asked_topic)
-        out_of_scope = 0.0 if listed else learned.get(OUT_OF_SCOPE, 0.0)
+        out_of_scope = None if listed else learned.get(OUT_OF_SCOPE)
         signals, evidence = self._signals(a, hits, out_of_scope=out_of_scope)
         return Retrieval(
             query=query,
@@ -462,7 +463,7 @@ class Retriever:
         return any(word[:i] in self._katakana and word[i:] in self._katakana for i in range(3, len(word) - 2))
 
     def _signals(
-        self, a: QuestionAnalysis, hits: Sequence[Hit], *, out_of_scope: float = 0.0
+        self, a: QuestionAnalysis, hits: Sequence[Hit], *, out_of_scope: float | None = None
     ) -> tuple[dict[str, float], Evidence | None]:
         """Dense strength and lexical coverage of the topic (question minus career names), combined in [0, 1].
 
@@ -474,10 +475,13 @@ class Retriever:
         Then the analysis adjusts it (see the constants). A question about a career no article covers
         is not covered, however close its words come (「Webエンジニアの年収」 would otherwise land on
         another career's salary table): confidence 0; so is one the learned parts take for out of scope with
-        probability ``out_of_scope`` of at least `OUT_OF_SCOPE_PROBABILITY`. The cosine scale is `calibration`'s.
+        probability ``out_of_scope`` of at least `OUT_OF_SCOPE_PROBABILITY`, while one they take for in scope
+        (below `IN_SCOPE_PROBABILITY`) is not damped. ``out_of_scope`` is None where they do not judge (no
+        model, a career it has not seen, a listed employer). The cosine scale is `calibration`'s.
         """
         if not hits:
-            return {"dense": 0.0, "coverage": 0.0, "unknown_words": 0.0, "out_of_scope": out_of_scope, "confidence": 0.0}, None
+            return {"dense": 0.0, "coverage": 0.0, "unknown_words": 0.0, "out_of_scope": out_of_scope or 0.0,
+                    "confidence": 0.0}, None
         topic = self.careers.strip(a.search_text)
         top_dense = max(h.dense for h in hits[:3])
         q_terms = [t for t in dict.fromkeys(terms(topic)) if is_content_term(t)]
@@ -502,6 +506,9 @@ class Retriever:
         # A count or a date asked ("how many interview rounds", "when is the next exam") where the best passage
         # holds no figure at all.
         damped += int(bool(_FIGURE_ASKED.search(normalize(a.question))) and not _FIGURE.search(hits[0].passage.text))
+        # A question the learned parts take for one like the in-scope ones: those words are how it is put.
+        if out_of_scope is not None and out_of_scope < IN_SCOPE_PROBABILITY:
+            damped = 0
         evidence = Evidence(
             dense=float(top_dense),
             coverage=float(coverage),
@@ -510,9 +517,9 @@ class Retriever:
             known_words=known_topic,
             damped=damped,
             uncovered=bool(a.uncovered_career or a.uncovered_topic or a.uncovered_employer
-                           or out_of_scope >= OUT_OF_SCOPE_PROBABILITY),
+                           or (out_of_scope or 0.0) >= OUT_OF_SCOPE_PROBABILITY),
         )
         confidence = confidence_of(evidence, self.calibration)
         signals = {"dense": top_dense, "coverage": coverage, "unknown_words": float(len(unknown)),
-                   "out_of_scope": out_of_scope, "confidence": confidence}
+                   "out_of_scope": out_of_scope or 0.0, "confidence": confidence}
         return signals, evidence

@@ -16,6 +16,7 @@ from bot.embedders import Embedder
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.learned_parts import (
     FILL_PROBABILITY,
+    IN_SCOPE_PROBABILITY,
     OUT_OF_SCOPE,
     OUT_OF_SCOPE_PROBABILITY,
     OVERRULE_PROBABILITY,
@@ -125,6 +126,22 @@ def test_a_question_the_model_surely_takes_for_out_of_scope_is_not_answered(
     assert answer.abstained and answer.retrieval.confidence == 0.0
     assert answer.retrieval.signals["out_of_scope"] >= OUT_OF_SCOPE_PROBABILITY
     assert advisor.ask("AI PMの年収は？").retrieval.signals["out_of_scope"] < 0.1
+
+
+@pytest.mark.parametrize(("question", "section"), [
+    ("AI PMがサクッとAIデモ作るときって何のツール使うの？", "ai_product_manager#ツールサービス"),
+    ("プロダクトマネジメントを一通り学びたいです。日本の事情に合わせて全体をカバーしてる本ってありますか？",
+     "product_manager#1-プロダクトマネジメントの全体像をつかむ"),
+])
+def test_words_the_articles_never_use_do_not_halve_a_question_the_model_takes_for_in_scope(
+    advisor: Advisor, lexicon_advisor: Advisor, question: str, section: str
+) -> None:
+    alone = lexicon_advisor.ask(question)  # 「サクッと」, 「カバー」: words the articles never use halve it
+    assert alone.abstained and 0.0 < alone.retrieval.confidence < 0.5
+    answer = advisor.ask(question)
+    assert answer.retrieval.signals["out_of_scope"] < IN_SCOPE_PROBABILITY
+    assert not answer.abstained and answer.retrieval.confidence >= 2 * alone.retrieval.confidence - 0.01
+    assert section in {c.section_id for c in answer.citations}
 
 
 def test_the_fit_is_stored_and_read_back_without_embedding_again(tmp_path: Path, kb, aspects, advisor: Advisor) -> None:
