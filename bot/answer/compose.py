@@ -277,6 +277,9 @@ class Composer:
                 else:
                     picked, how = rows, "the whole table"
             picked += self._naming(units, others, exclude=picked)
+            if note := self._table_note(a, units, rows):
+                picked += note
+                how += f", with its note ({len(note)})"
             trace.append(f"{section.id}: {how} ({len(picked)} units)")
             groups.append(self._group(section, picked, slug))
             if by_years or self._focused(a, rows):
@@ -618,6 +621,21 @@ class Composer:
                 break
             out.append(u)
         return out[:MAX_INTRO]
+
+    def _table_note(self, a: QuestionAnalysis, units: Sequence[Unit], rows: Sequence[Unit]) -> list[Unit]:
+        """A table's note (the sentences after its rows, from the one marked ※), which qualifies every figure in
+        it: its first sentence, which says what the figures are (「…をもとに整理した目安であり、公式な統計値ではありません」),
+        and those holding a word of the topic (「英語力によって大きく変わります」 for 「英語できると変わる？」); [] for a
+        table with no note."""
+        last = max((u.order for u in rows if u.kind == "row"), default=None)
+        if last is None:
+            return []
+        after = [u for u in units if u.order > last and u.kind == "sentence"]
+        start = next((i for i, u in enumerate(after) if u.text.startswith("※")), None)
+        if start is None:
+            return []
+        note = after[start:]
+        return [note[0]] + [u for u in note[1:] if not u.terms.isdisjoint(a.terms)]
 
     def _naming(self, units: Sequence[Unit], others: Sequence[str], *, exclude: Sequence[Unit]) -> list[Unit]:
         """Units that name one of the ``others`` careers (a comparison's contrasting lines)."""

@@ -55,6 +55,14 @@ def test_a_salary_for_years_of_experience_quotes_the_row_of_those_years(advisor:
     assert "500〜850" in body(answer) and "850〜1,400" not in body(answer)
 
 
+def test_a_salary_table_is_quoted_with_its_note_on_what_the_figures_are(advisor: Advisor) -> None:
+    text = body(advisor.ask("are the pdm salary numbers official statistics or just estimates?"))
+    assert "1,200〜2,000+" in text and "公式な統計値ではありません" in text  # the note's first sentence
+    assert "英語力などで大きく変わります" not in text  # its other sentences only when asked about
+    text = body(advisor.ask("MLエンジニアの年収って英語できると変わる？"))
+    assert "整理した目安です" in text and "英語力によって大きく変わります" in text
+
+
 def test_two_parts_asked_together_are_both_answered(advisor: Advisor) -> None:
     answer = advisor.ask("データサイエンティストの年収と将来性を教えて")
     assert cited(answer)[:2] == ["data_scientist#日本での推定年収dodaopenwork参照",
