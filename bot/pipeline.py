@@ -194,6 +194,7 @@ class Advisor:
                 role=self.settings.rank_part,
                 career=self.settings.rank_career,
                 interview=self.settings.rank_interview,
+                learned=self.settings.rank_learned,
             ),
             calibration=resolve_calibration(
                 embedder_id=self.embedder.id,

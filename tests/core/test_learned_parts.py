@@ -26,7 +26,7 @@ from bot.learned_parts import (
 )
 from bot.pipeline import Advisor
 from bot.questions import QuestionSetError
-from tests.conftest import KNOWLEDGE
+from tests.conftest import KNOWLEDGE, make_settings
 
 DEV = KNOWLEDGE / "questions" / "dev"
 
@@ -142,6 +142,16 @@ def test_words_the_articles_never_use_do_not_halve_a_question_the_model_takes_fo
     assert answer.retrieval.signals["out_of_scope"] < IN_SCOPE_PROBABILITY
     assert not answer.abstained and answer.retrieval.confidence >= 2 * alone.retrieval.confidence - 0.01
     assert section in {c.section_id for c in answer.citations}
+
+
+def test_the_learned_parts_lift_the_passages_of_the_part_they_find_probable(advisor: Advisor, shared_data_dir: Path) -> None:
+    question = "文系で営業企画をやってる者です。AI PMってプログラミングはどこまでできないとダメですか？"
+    hard_skills = "ai_product_manager#技術スキルハードスキル"
+    without = Advisor(settings=make_settings(shared_data_dir, rank_learned=0.0)).retriever.search(question)
+    retrieval = advisor.retriever.search(question)
+    assert retrieval.analysis.aspect == without.analysis.aspect  # the same aspect decided: only the ranking moves
+    assert [h.passage.section.id for h in without.hits].index(hard_skills) > 0
+    assert retrieval.hits[0].passage.section.id == hard_skills
 
 
 def test_the_fit_is_stored_and_read_back_without_embedding_again(tmp_path: Path, kb, aspects, advisor: Advisor) -> None:
