@@ -370,7 +370,7 @@ class Retriever:
         roles = self._role[pool]
         if learned and w.learned:  # within the careers asked about: the part is theirs
             lift = w.learned * np.asarray([learned.get(r, 0.0) if r else 0.0 for r in roles])
-            prior += lift * np.isin(self._slug[pool], list(a.slugs)) if a.slugs else lift
+            prior += (lift * np.isin(self._slug[pool], list(a.slugs))) if a.slugs else lift
         for rank, role in enumerate(a.roles):  # the first part named answers best (suited: まとめ, then とは)
             prior += w.role * (1.0 if rank == 0 else w.secondary) * (roles == role)
         if a.also is not None:  # a second part asked about, after the first
