@@ -7,6 +7,8 @@ main work…: `AspectLexicon.role_of`) is the part it asks about. A multinomial 
 from far more wordings than the lexicon's cue words and examples hold ("what tooling do they rely on",
 "is that domain background a plus"). The retriever asks it where the lexicon is silent, and lets it
 overrule a cue only when it is sure (`FILL_PROBABILITY`, `OVERRULE_PROBABILITY`; see `bot.retrieval`).
+A second regression, on the questions with one expected section, learns the section itself: the
+ranking lifts each passage by its section's probability (`RankingWeights.section`).
 
 The questions it is fitted on are in-sample for it: only a split it never saw (``test``) measures it.
 The fit depends on the embedder and on the questions and their parts only; it is kept in
@@ -72,7 +74,7 @@ OUT_OF_SCOPE_PROBABILITY = 0.8
 #: 19 -> 15, out of scope answered +1); 0.2 answers 4 more out-of-scope questions for 2 fewer abstentions.
 IN_SCOPE_PROBABILITY = 0.1
 #: Bumped when the stored file's layout or the fit changes, so older files are not read.
-FORMAT = 2
+FORMAT = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,27 +91,44 @@ class LearnedParts:
     #: added since, 「UXデザイナーの年収は？」 where dev's questions about UX designers are out of scope) it
     #: knows nothing.
     careers: frozenset[str] = frozenset()
+    #: The sections (ids, and `OUT_OF_SCOPE`) of the second regression, its weights and bias; () when
+    #: the questions with one expected section were too few.
+    sections: tuple[str, ...] = ()
+    section_weights: np.ndarray | None = None
+    section_bias: np.ndarray | None = None
 
     def probabilities(self, vector: np.ndarray) -> dict[str, float]:
         """Each part's probability for a query vector (any length; it is scaled to unit length first)."""
-        v = np.asarray(vector, dtype=np.float64)
-        norm = float(np.linalg.norm(v))
-        logits = self.weights @ (v / norm if norm else v) + self.bias
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
-        return {part: float(x) for part, x in zip(self.parts, p, strict=True)}
+        return _softmax(self.parts, self.weights, self.bias, vector)
+
+    def section_probabilities(self, vector: np.ndarray) -> dict[str, float]:
+        """Each learned section's probability for a query vector; empty when no section was learned."""
+        if not self.sections or self.section_weights is None or self.section_bias is None:
+            return {}
+        return _softmax(self.sections, self.section_weights, self.section_bias, vector)
 
     def predict(self, vector: np.ndarray) -> tuple[str, float]:
         """(part, probability) of the most probable part for a query vector."""
         return max(self.probabilities(vector).items(), key=lambda kv: kv[1])
 
 
+def _softmax(classes: Sequence[str], weights: np.ndarray, bias: np.ndarray, vector: np.ndarray) -> dict[str, float]:
+    v = np.asarray(vector, dtype=np.float64)
+    norm = float(np.linalg.norm(v))
+    logits = weights @ (v / norm if norm else v) + bias
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    return {c: float(x) for c, x in zip(classes, p, strict=True)}
+
+
 @dataclass(frozen=True, slots=True)
 class TrainingSet:
-    """What the parts are learned from: (question, part) pairs, and the careers the in-scope ones are about."""
+    """What the parts are learned from: (question, part) pairs, the careers the in-scope ones are about, and
+    (question, section id) pairs of the questions with one expected section (and the out-of-scope ones)."""
 
     pairs: tuple[tuple[str, str], ...]
     careers: frozenset[str]
+    sections: tuple[tuple[str, str], ...] = ()
 
 
 def training_pairs(paths: Iterable[Path], *, knowledge: KnowledgeBase, aspects: AspectLexicon) -> TrainingSet:
@@ -120,42 +139,58 @@ def training_pairs(paths: Iterable[Path], *, knowledge: KnowledgeBase, aspects: 
     questions = load_question_sets(paths)
     resolved = resolve_sections(questions, knowledge).sections
     by_id = {s.id: s for s in knowledge.sections}
-    pairs, careers = [], set()
+    pairs, careers, sections = [], set(), []
     for q in questions:
         if q.out_of_scope:
             pairs.append((q.question, OUT_OF_SCOPE))
+            sections.append((q.question, OUT_OF_SCOPE))
             continue
+        if len(expected := resolved.get(q.id, ())) == 1:
+            sections.append((q.question, next(iter(expected))))
         roles = {aspects.role_of(by_id[i]) for i in resolved.get(q.id, ())}
         if len(roles) == 1 and (role := roles.pop()) is not None and aspects.aspect(role) is not None:
             pairs.append((q.question, role))
             careers |= {by_id[i].slug for i in resolved[q.id]}
-    return TrainingSet(pairs=tuple(pairs), careers=frozenset(careers))
+    return TrainingSet(pairs=tuple(pairs), careers=frozenset(careers), sections=tuple(sections))
 
 
 def fit_learned_parts(pairs: Sequence[tuple[str, str]], *, embedder: Embedder,
-                      careers: frozenset[str] = frozenset()) -> LearnedParts | None:
-    """The model of ``pairs`` (question, part) by ``embedder``'s query vectors, about ``careers``; None when
-    they are too few."""
+                      careers: frozenset[str] = frozenset(),
+                      sections: Sequence[tuple[str, str]] = ()) -> LearnedParts | None:
+    """The model of ``pairs`` (question, part) by ``embedder``'s query vectors, about ``careers``, with the
+    sections of ``sections`` (question, section id) when those are enough; None when ``pairs`` are too few."""
     parts = sorted({part for _, part in pairs})
     if len(pairs) < MIN_EXAMPLES or len(parts) < 2:
         return None
+    texts = list(dict.fromkeys([q for q, _ in pairs] + [q for q, _ in sections]))
+    x = np.asarray(embedder.embed_queries(texts), dtype=np.float64)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    row = {t: i for i, t in enumerate(texts)}
+    weights, bias = _fit(x[[row[q] for q, _ in pairs]], [p for _, p in pairs], parts)
+    ids = sorted({s for _, s in sections})
+    section_weights = section_bias = None
+    if len(sections) >= MIN_EXAMPLES and len(ids) >= 2:
+        section_weights, section_bias = _fit(x[[row[q] for q, _ in sections]], [s for _, s in sections], ids)
+    return LearnedParts(parts=tuple(parts), weights=weights, bias=bias, examples=len(pairs), careers=careers,
+                        sections=tuple(ids) if section_weights is not None else (),
+                        section_weights=section_weights, section_bias=section_bias)
+
+
+def _fit(x: np.ndarray, labels: Sequence[str], classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Weights (one row per class, in the order of ``classes``) and bias of a logistic regression of ``x``."""
     from sklearn.linear_model import LogisticRegression
 
-    x = np.asarray(embedder.embed_queries([q for q, _ in pairs]), dtype=np.float64)
-    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    model = LogisticRegression(C=INVERSE_REGULARISATION, max_iter=5000).fit(x, [p for _, p in pairs])
-    order = [list(model.classes_).index(p) for p in parts]
+    model = LogisticRegression(C=INVERSE_REGULARISATION, max_iter=5000).fit(x, list(labels))
     weights, bias = model.coef_, model.intercept_
-    if len(parts) == 2:  # scikit-learn keeps one row for two classes: the second's logit against the first's 0
-        weights, bias = np.vstack([np.zeros_like(weights), weights]), np.concatenate([[0.0], bias])
-    else:
-        weights, bias = weights[order], bias[order]
-    return LearnedParts(parts=tuple(parts), weights=weights, bias=bias, examples=len(pairs), careers=careers)
+    if len(classes) == 2:  # scikit-learn keeps one row for two classes: the second's logit against the first's 0
+        return np.vstack([np.zeros_like(weights), weights]), np.concatenate([[0.0], bias])
+    order = [list(model.classes_).index(c) for c in classes]
+    return weights[order], bias[order]
 
 
 def _key(training: TrainingSet, embedder_id: str) -> str:
-    blob = json.dumps([FORMAT, embedder_id, INVERSE_REGULARISATION, sorted(training.pairs), sorted(training.careers)],
-                      ensure_ascii=False)
+    blob = json.dumps([FORMAT, embedder_id, INVERSE_REGULARISATION, sorted(training.pairs), sorted(training.careers),
+                       sorted(training.sections)], ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -165,20 +200,31 @@ def _read(path: Path) -> LearnedParts | None:
             parts = tuple(str(p) for p in f["parts"])
             weights, bias, examples = f["weights"], f["bias"], int(f["examples"])
             careers = frozenset(str(c) for c in f["careers"])
+            sections = tuple(str(s) for s in f["sections"])
+            section_weights, section_bias = f["section_weights"], f["section_bias"]
     except (OSError, KeyError, ValueError) as exc:
         log.warning("learned parts at %s are unreadable (%s); fitting them again", path, exc.__class__.__name__)
         return None
     if weights.ndim != 2 or weights.shape[0] != len(parts) or bias.shape != (len(parts),):
         log.warning("learned parts at %s are malformed; fitting them again", path)
         return None
-    return LearnedParts(parts=parts, weights=weights, bias=bias, examples=examples, careers=careers)
+    if sections and (section_weights.ndim != 2 or section_weights.shape[0] != len(sections)
+                     or section_bias.shape != (len(sections),)):
+        log.warning("learned parts at %s are malformed; fitting them again", path)
+        return None
+    return LearnedParts(parts=parts, weights=weights, bias=bias, examples=examples, careers=careers,
+                        sections=sections, section_weights=section_weights if sections else None,
+                        section_bias=section_bias if sections else None)
 
 
 def _write(path: Path, model: LearnedParts) -> None:
     """Store ``model`` at ``path`` atomically, flushed to disk."""
     buffer = io.BytesIO()
     np.savez(buffer, parts=np.asarray(model.parts), weights=model.weights, bias=model.bias,
-             examples=np.asarray(model.examples), careers=np.asarray(sorted(model.careers), dtype=str))
+             examples=np.asarray(model.examples), careers=np.asarray(sorted(model.careers), dtype=str),
+             sections=np.asarray(model.sections, dtype=str),
+             section_weights=model.section_weights if model.section_weights is not None else np.zeros((0, 0)),
+             section_bias=model.section_bias if model.section_bias is not None else np.zeros(0))
     write_atomically(path, buffer.getvalue(), sync=True)
 
 
@@ -195,7 +241,7 @@ def load_learned_parts(
     path = store / f"{_key(training, embedder.id)}.npz"
     if path.exists() and (model := _read(path)) is not None:
         return model
-    model = fit_learned_parts(training.pairs, embedder=embedder, careers=training.careers)
+    model = fit_learned_parts(training.pairs, embedder=embedder, careers=training.careers, sections=training.sections)
     if model is None:
         log.info("learned parts: %d usable questions in %s, too few to learn from", len(training.pairs),
                  ", ".join(str(p) for p in paths))

@@ -195,6 +195,7 @@ class Advisor:
                 career=self.settings.rank_career,
                 interview=self.settings.rank_interview,
                 learned=self.settings.rank_learned,
+                section=self.settings.rank_section,
             ),
             calibration=resolve_calibration(
                 embedder_id=self.embedder.id,

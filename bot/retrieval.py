@@ -16,8 +16,8 @@ scaled by the best candidate's, plus priors from the analysis, all named in
   name says nothing, so those passages are scored against the question without it;
 - a passage gains ``learned`` times the probability the learned parts (`bot.learned_parts`) give its
   part, when they judge the question: a soft second opinion beside the one aspect decided (a question
-  between the main work and working with the sales team lifts both); not in comparisons, which rank
-  each career's own same part;
+  between the main work and working with the sales team lifts both), and ``section`` times the one
+  they give its section; not in comparisons, which rank each career's own same part;
 - a comparison ranks each compared career's passages separately and interleaves
   them, so both careers' answering parts come first;
 - the article's tag list is never retrieved.
@@ -129,6 +129,8 @@ class RankingWeights:
     interview: float = 0.3
     #: Times the learned parts' probability of a passage's part, added to it (not in comparisons).
     learned: float = 0.5
+    #: Times the learned probability of a passage's section, added to it (not in comparisons).
+    section: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +293,8 @@ class Retriever:
         lex = self.index.lexical_scores(self._query_terms(f"{query} {expansion}"))
         pool = self._candidates(vectors[0], lex, careers, a)
         base = self._evidence(pool, vectors[0], lex)
-        prior = self._priors(pool, a, {} if a.comparison else learned)
+        sections = self.learned.section_probabilities(vectors[0]) if learned and self.learned is not None else {}
+        prior = self._priors(pool, a, {} if a.comparison else learned, {} if a.comparison else sections)
         scores = base + prior
         # Within a career's own article, its name says nothing: score those passages against the topic.
         for slug, topic, vec in zip(careers, topics, vectors[1:], strict=True):
@@ -362,15 +365,20 @@ class Retriever:
         cos = np.clip(self.index.vectors[pool] @ qvec, 0.0, None)
         return w.dense * _scaled(cos) + w.lexical * _scaled(lex[pool].astype(np.float64))
 
-    def _priors(self, pool: np.ndarray, a: QuestionAnalysis, learned: Mapping[str, float]) -> np.ndarray:
+    def _priors(self, pool: np.ndarray, a: QuestionAnalysis, learned: Mapping[str, float],
+                sections: Mapping[str, float]) -> np.ndarray:
         """What the analysis says of each passage in ``pool``: its part answers the aspect, or is as probable as
-        the learned parts' probabilities ``learned`` say (in the careers asked about); its career is asked about."""
+        the learned parts' probabilities ``learned`` say, and its section as ``sections`` say (in the careers
+        asked about); its career is asked about."""
         w = self.weights
         prior = np.zeros(len(pool))
         roles = self._role[pool]
-        if learned and w.learned:  # within the careers asked about: the part is theirs
-            lift = w.learned * np.asarray([learned.get(r, 0.0) if r else 0.0 for r in roles])
-            prior += (lift * np.isin(self._slug[pool], list(a.slugs))) if a.slugs else lift
+        lift = np.zeros(len(pool))
+        if learned and w.learned:
+            lift += w.learned * np.asarray([learned.get(r, 0.0) if r else 0.0 for r in roles])
+        if sections and w.section:
+            lift += w.section * np.asarray([sections.get(self.index.passages[int(i)].section.id, 0.0) for i in pool])
+        prior += (lift * np.isin(self._slug[pool], list(a.slugs))) if a.slugs else lift  # the part is theirs
         for rank, role in enumerate(a.roles):  # the first part named answers best (suited: まとめ, then とは)
             prior += w.role * (1.0 if rank == 0 else w.secondary) * (roles == role)
         if a.also is not None:  # a second part asked about, after the first

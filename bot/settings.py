@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     rank_career: float = Field(default=0.6, ge=0, le=10, description="Ranking: added to the question's careers' passages.")
     rank_interview: float = Field(default=0.3, ge=0, le=10, description="Ranking: taken from the interview part when another aspect is asked.")
     rank_learned: float = Field(default=0.5, ge=0, le=10, description="Ranking: times the learned parts' probability of a passage's part, added to it.")
+    rank_section: float = Field(default=1.0, ge=0, le=10, description="Ranking: times the learned probability of a passage's section, added to it.")
     hnsw_min_passages: int = Field(default=20000, ge=1, description="Use an HNSW index from this many passages up.")
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0, description="Below this confidence the bot abstains.")
     article_base_url: str = Field(

@@ -75,6 +75,18 @@ def test_the_dev_split_teaches_every_part_of_the_template_and_what_lies_outside(
     assert "tags" not in parts  # a role no aspect has teaches nothing
     assert len(pairs) > 1000
     assert ("AI PMの年収は？", "salary") in pairs or any(part == "salary" and "年収" in q for q, part in pairs)
+    sections = {section for _, section in training.sections}
+    assert OUT_OF_SCOPE in sections and len(sections) > 60  # most of the 99 sections, each career's own
+    assert all(s == OUT_OF_SCOPE or s.split("#")[0] in training.careers for s in sections)
+
+
+def test_the_section_a_question_asks_is_learned_beside_its_part(advisor: Advisor) -> None:
+    learned = advisor.retriever.learned
+    assert learned is not None and learned.sections
+    vector = advisor.embedder.embed_queries(["do data scientists even talk to sales? for what?"])[0]
+    section, p = max(learned.section_probabilities(vector).items(), key=lambda kv: kv[1])
+    assert section == "data_scientist#ビジネス部門経営企画マーケティング営業"  # a dev question (fresh26)
+    assert sum(learned.section_probabilities(vector).values()) == pytest.approx(1.0) and p > 0.2
 
 
 def test_a_cue_for_another_part_is_overruled_when_the_model_is_sure(advisor: Advisor, lexicon_advisor: Advisor) -> None:
@@ -144,11 +156,14 @@ def test_words_the_articles_never_use_do_not_halve_a_question_the_model_takes_fo
     assert section in {c.section_id for c in answer.citations}
 
 
-def test_the_learned_parts_lift_the_passages_of_the_part_they_find_probable(advisor: Advisor, shared_data_dir: Path) -> None:
+@pytest.mark.parametrize("weights", [{"rank_learned": 0.5, "rank_section": 0.0}, {"rank_learned": 0.0, "rank_section": 1.0}])
+def test_the_learned_parts_and_sections_lift_the_passages_they_find_probable(
+    shared_data_dir: Path, weights: dict[str, float]
+) -> None:
     question = "文系で営業企画をやってる者です。AI PMってプログラミングはどこまでできないとダメですか？"
     hard_skills = "ai_product_manager#技術スキルハードスキル"
-    without = Advisor(settings=make_settings(shared_data_dir, rank_learned=0.0)).retriever.search(question)
-    retrieval = advisor.retriever.search(question)
+    without = Advisor(settings=make_settings(shared_data_dir, rank_learned=0.0, rank_section=0.0)).retriever.search(question)
+    retrieval = Advisor(settings=make_settings(shared_data_dir, **weights)).retriever.search(question)
     assert retrieval.analysis.aspect == without.analysis.aspect  # the same aspect decided: only the ranking moves
     assert [h.passage.section.id for h in without.hits].index(hard_skills) > 0
     assert retrieval.hits[0].passage.section.id == hard_skills
@@ -163,6 +178,8 @@ def test_the_fit_is_stored_and_read_back_without_embedding_again(tmp_path: Path,
     again = load_learned_parts([training], knowledge=kb, aspects=aspects, embedder=embedder, store=store)
     assert again is not None and embedder.embedded == first.examples  # read, not fitted
     assert again.parts == first.parts and np.allclose(again.weights, first.weights)
+    assert again.sections == first.sections and len(first.sections) >= 2
+    assert np.allclose(again.section_weights, first.section_weights)
     vector = advisor.embedder.embed_queries(["MLエンジニアの年収は？"])[0]
     assert again.predict(vector) == pytest.approx(first.predict(vector))
     # Another question in the set is another fit.
