@@ -11,9 +11,9 @@ A second regression, on the questions with one expected section, learns the sect
 ranking lifts each passage by its section's probability (`RankingWeights.section`).
 
 The questions it is fitted on are in-sample for it: only a split it never saw (``test``) measures it.
-The fit depends on the embedder and on the questions and their parts only; it is kept in
+The fit depends on the embedder and on the questions, their parts and sections only; it is kept in
 ``<data_dir>/parts/<key>.npz`` (written atomically) and made again when any of them changes.
-Predicting is one matrix product.
+Predicting is one matrix product per regression.
 """
 
 from __future__ import annotations
