@@ -293,7 +293,9 @@ class Retriever:
         lex = self.index.lexical_scores(self._query_terms(f"{query} {expansion}"))
         pool = self._candidates(vectors[0], lex, careers, a)
         base = self._evidence(pool, vectors[0], lex)
-        sections = self.learned.section_probabilities(vectors[0]) if learned and self.learned is not None else {}
+        # The section is a career's: only for a question about one (naming none, its guess moves the evidence).
+        sections = (self.learned.section_probabilities(vectors[0])
+                    if learned and a.slugs and self.learned is not None else {})
         prior = self._priors(pool, a, {} if a.comparison else learned, {} if a.comparison else sections)
         scores = base + prior
         # Within a career's own article, its name says nothing: score those passages against the topic.
