@@ -129,7 +129,7 @@ class RankingWeights:
     interview: float = 0.3
     #: Times the learned parts' probability of a passage's part, added to it (not in comparisons).
     learned: float = 0.5
-    #: Times the learned probability of a passage's section, added to it (not in comparisons).
+    #: Times the learned probability of a passage's section, added to it (about a career; not in comparisons).
     section: float = 1.0
 
 
