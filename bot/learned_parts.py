@@ -135,7 +135,9 @@ def training_pairs(paths: Iterable[Path], *, knowledge: KnowledgeBase, aspects: 
     """(question, part) for every in-scope question of the sets at ``paths`` whose expected sections all
     have one role that is also an aspect (a comparison of two salaries is the salary; one expecting the
     main work and a learning step teaches nothing), and (question, `OUT_OF_SCOPE`) for every out-of-scope
-    one; with the careers of those in-scope questions' sections. `QuestionSetError` names a malformed file."""
+    one; with the careers of those in-scope questions' sections, and (question, section id) for every
+    in-scope question with one expected section and every out-of-scope one (as `OUT_OF_SCOPE`).
+    `QuestionSetError` names a malformed file."""
     questions = load_question_sets(paths)
     resolved = resolve_sections(questions, knowledge).sections
     by_id = {s.id: s for s in knowledge.sections}

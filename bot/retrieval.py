@@ -245,6 +245,7 @@ class Retriever:
             searchable.append(self.aspects.searchable(p.section))
         self._slug = np.asarray(slugs, dtype=object)
         self._role = np.asarray(roles, dtype=object)
+        self._section = np.asarray([p.section.id for p in index.passages], dtype=object)
         self._searchable = np.asarray(searchable, dtype=bool)
 
     def _definitions(self, sections: Sequence[Section]) -> dict[str, str]:
@@ -293,10 +294,11 @@ class Retriever:
         lex = self.index.lexical_scores(self._query_terms(f"{query} {expansion}"))
         pool = self._candidates(vectors[0], lex, careers, a)
         base = self._evidence(pool, vectors[0], lex)
-        # The section is a career's: only for a question about one (naming none, its guess moves the evidence).
-        sections = (self.learned.section_probabilities(vectors[0])
-                    if learned and a.slugs and self.learned is not None else {})
-        prior = self._priors(pool, a, {} if a.comparison else learned, {} if a.comparison else sections)
+        # Not in comparisons; a section is a career's: only for a question about one (naming none, its guess
+        # moves the evidence).
+        soft = {} if a.comparison else learned
+        sections = self.learned.section_probabilities(vectors[0]) if soft and a.slugs and self.learned else {}
+        prior = self._priors(pool, a, soft, sections)
         scores = base + prior
         # Within a career's own article, its name says nothing: score those passages against the topic.
         for slug, topic, vec in zip(careers, topics, vectors[1:], strict=True):
@@ -379,7 +381,7 @@ class Retriever:
         if learned and w.learned:
             lift += w.learned * np.asarray([learned.get(r, 0.0) if r else 0.0 for r in roles])
         if sections and w.section:
-            lift += w.section * np.asarray([sections.get(self.index.passages[int(i)].section.id, 0.0) for i in pool])
+            lift += w.section * np.asarray([sections.get(s, 0.0) for s in self._section[pool]])
         prior += (lift * np.isin(self._slug[pool], list(a.slugs))) if a.slugs else lift  # the part is theirs
         for rank, role in enumerate(a.roles):  # the first part named answers best (suited: まとめ, then とは)
             prior += w.role * (1.0 if rank == 0 else w.secondary) * (roles == role)
