@@ -20,7 +20,9 @@ scaled by the best candidate's, plus priors from the analysis, all named in
   they give its section; not in comparisons, which rank each career's own same part;
 - a comparison ranks each compared career's passages separately and interleaves
   them, so both careers' answering parts come first;
-- the article's tag list is never retrieved.
+- the article's tag list is never retrieved;
+- when the first passage is of another part than the aspect's and the learned parts take its part for the
+  more probable, the analysis passed on asks about that part (see `Retriever._part_of_top`).
 
 Confidence combines the best cosine (meaning) with how much of the question's
 term weight the top passages contain (coverage). Where a cosine counts as
@@ -320,6 +322,8 @@ class Retriever:
             for r, (i, score) in enumerate(chosen)
         )
         t3 = time.perf_counter()
+        if chosen and (top := self._part_of_top(a, str(self._role[chosen[0][0]]), learned)) is not None:
+            a = self.analyzer.with_aspect(a, top, learned=learned[top.name])
         # Whether a company the articles list as an employer hires (「メルカリはPdMを採用してる？」) is what their
         # employers part answers, however often out-of-scope questions name companies.
         listed = a.aspect is not None and a.aspect.name == "companies" and self.analyzer.names_employer(a.asked_topic)
@@ -419,6 +423,20 @@ class Retriever:
         if role not in a.aspect.roles and probability >= OVERRULE_PROBABILITY:
             return part, probability
         return None
+
+    def _part_of_top(self, a: QuestionAnalysis, role: str, learned: Mapping[str, float]) -> Aspect | None:
+        """The aspect of the first passage's part ``role`` where it is not a part ``a``'s aspect answers from and the
+        learned parts (their probabilities ``learned``) take it for more probable than any of those: the ranking,
+        steered by the aspect, still put another part first, and the learned parts agree, so the answer is
+        composed from that part. 「シニアになると何を任されるようになる？」 after 「AI PMに転職したい」 is about the
+        career path, not the learning steps the conversation asked for; "do AI PMs need to write python or is
+        reading it enough?" is about skills, not books. None otherwise (and in comparisons)."""
+        if not role or a.comparison or not a.roles or role in a.roles or not learned:
+            return None
+        if learned.get(role, 0.0) <= max(learned.get(r, 0.0) for r in a.roles):
+            return None
+        part = self.aspects.aspect(role)
+        return None if part is None or (part.needs_career and not a.careers) else part
 
     def _unknown_names(self, a: QuestionAnalysis) -> list[str]:
         """Names that the sentence asking uses and the articles never do: words in Latin letters written as

@@ -164,9 +164,28 @@ def test_the_learned_parts_and_sections_lift_the_passages_they_find_probable(
     hard_skills = "ai_product_manager#技術スキルハードスキル"
     without = Advisor(settings=make_settings(shared_data_dir, rank_learned=0.0, rank_section=0.0)).retriever.search(question)
     retrieval = Advisor(settings=make_settings(shared_data_dir, **weights)).retriever.search(question)
-    assert retrieval.analysis.aspect == without.analysis.aspect  # the same aspect decided: only the ranking moves
     assert [h.passage.section.id for h in without.hits].index(hard_skills) > 0
     assert retrieval.hits[0].passage.section.id == hard_skills
+    # the cue 「できないと」 asks how to start; once the skills come first, the answer is composed from them
+    assert without.analysis.aspect.name == "start" and retrieval.analysis.aspect.name == "skills"
+
+
+@pytest.mark.parametrize(("history", "question", "part", "section"), [
+    ((), "do AI product managers actually need to write python or is reading it enough?", "skills",
+     "ai_product_manager#技術スキルハードスキル"),  # "reading" is no book
+    (("PdMへの転職考えてます",), "SaaS系だとどこが採用してる？", "companies",
+     "product_manager#日本での就職可能な企業"),  # the conversation's aspect was how to start
+    ((), "PdMって要望の優先順位どうやって決めてるの？フレームワークとかある？", "duties", "product_manager#主な業務"),
+])
+def test_the_first_passages_part_answers_when_the_learned_parts_prefer_it_to_the_aspects(
+    advisor: Advisor, lexicon_advisor: Advisor, history: tuple[str, ...], question: str, part: str, section: str
+) -> None:
+    alone = lexicon_advisor.ask(question, history=history)
+    assert alone.retrieval.analysis.aspect.name != part and section not in {c.section_id for c in alone.citations}
+    answer = advisor.ask(question, history=history)
+    assert answer.retrieval.hits[0].passage.section.id == section
+    assert answer.retrieval.analysis.aspect.name == part
+    assert not answer.abstained and answer.citations[0].section_id == section
 
 
 def test_the_fit_is_stored_and_read_back_without_embedding_again(tmp_path: Path, kb, aspects, advisor: Advisor) -> None:
