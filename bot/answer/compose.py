@@ -238,8 +238,10 @@ class Composer:
                 # 「どんな仕事？」 asks what the job is as much as what it involves: its defining sentence first
                 groups = self._defining(slug, trace) + groups
             return groups
-        if answer == "steps":
-            return self._steps(a, answering, slug, trace)
+        if answer == "steps":  # ``sections`` are in rank order
+            ranked_first = next((s for s in sections if self.aspects.role_of(s) in a.roles), None)
+            ladder_first = ranked_first is not None and self.aspects.role_of(ranked_first) == "career_path"
+            return self._steps(a, answering, slug, trace, ladder_first=ladder_first)
         if answer == "lines":
             return self._lines(a, answering, slug, trace)
         if answer in ("definition", "suited"):
@@ -326,7 +328,11 @@ class Composer:
             groups.append(Group(section=section, units=tuple(detail), career=slug))
         return groups
 
-    def _steps(self, a: QuestionAnalysis, sections: list[Section], slug: str, trace: list[str]) -> list[Group]:
+    def _steps(self, a: QuestionAnalysis, sections: list[Section], slug: str, trace: list[str], *,
+               ladder_first: bool = False) -> list[Group]:
+        """The ladder (for the career path, when there are no learning steps, or when the ladder ranked before
+        them: ``ladder_first``, 「シニアになると何を任される？」 asked in a conversation about changing careers),
+        then the learning steps in order."""
         groups: list[Group] = []
         starting = self.aspects.unit_words(a.aspect) if a.aspect else []
         ladder = next((s for s in sections if any(u.kind == "row" for u in section_units(s))), None)
@@ -352,7 +358,7 @@ class Composer:
                 if lines:
                     trace.append(f"{s.id}: lines about starting out ({len(lines[:3])})")
                     groups.append(self._group(s, lines[:3], slug))
-        if ladder is not None and (not learning or a.aspect is not None and a.aspect.name == "career_path"):
+        if ladder is not None and (not learning or ladder_first or a.aspect is not None and a.aspect.name == "career_path"):
             units = section_units(ladder)
             rows = [u for u in units if u.kind == "row"]
             # the part's closing lines: where else the path leads (「このほか…へ転身する道」), beside the ladder's rungs

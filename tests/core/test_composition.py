@@ -138,6 +138,15 @@ def test_the_career_path_goes_up_to_the_top(advisor: Advisor) -> None:
     assert "CPO / CPTO" in body(answer) and "アソシエイトAI PM" in body(answer)
 
 
+def test_a_rung_asked_in_a_conversation_about_changing_careers_gets_the_ladder_before_the_steps(advisor: Advisor) -> None:
+    # The conversation asks how to start (the learning steps); the ladder ranked first, so it is shown too.
+    answer = advisor.ask("シニアになると何を任されるようになるんでしょうか？",
+                         history=["AIプロダクトマネージャーに転職したいと考えています"])
+    text = body(answer)
+    assert answer.retrieval.analysis.aspect.name == "start"
+    assert "複数プロダクトを跨ぐAI基盤の構築" in text and "1. 機械学習とデータサイエンスの基礎習得" in text
+
+
 def test_the_career_path_says_where_else_it_leads_beside_the_ladder(advisor: Advisor) -> None:
     # The ladder is one way up; the part's closing lines name the sideways moves (「…への転身」).
     text = body(advisor.ask("As a data scientist, which other jobs could I move into later?"))
