@@ -6,7 +6,7 @@ of its decisions for the eval report. Per answer type (`bot.aspects`):
 
 - ``table``: the rows the question's topic points to (「シニア」 → the senior
   row), else the whole table; the top or first row for 「最高で」 / 「新卒」.
-- ``list``: the items the topic points to, in full, then (in a short list) every other item's title;
+- ``list``: the items the topic points to, whole, then (in a short list) every other item's title;
   else every item's title, with the one the question is nearest to in meaning (`bot.answer.meaning`)
   whole; the main work's and the outlook's items each with its first line (a title alone says neither
   what one does nor why a trend matters), the nearest one whole.
@@ -318,7 +318,9 @@ class Composer:
                 trace.append(f"{section.id}: its summary and every item's title ({len(intro)} + {len(items)})")
                 groups.append(self._group(section, intro + items, slug))
                 continue
-            detail = [u.text for u in intro] + [self._detail(units, u, a) for u in chosen]
+            # an item asked about whole; the main work's and the outlook's others with their first line
+            detail = [u.text for u in intro] + [self._whole(units, u) if picked else self._detail(units, u, a)
+                                                for u in chosen]
             if picked and len(items) <= MAX_LIST_BESIDE:  # the rest of a short list after them, by title
                 full = {u.order for u in chosen}
                 rest = [u.text for u in items if u.order not in full]

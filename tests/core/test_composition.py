@@ -138,6 +138,12 @@ def test_the_career_path_goes_up_to_the_top(advisor: Advisor) -> None:
     assert "CPO / CPTO" in body(answer) and "アソシエイトAI PM" in body(answer)
 
 
+def test_an_item_asked_about_is_quoted_whole(advisor: Advisor) -> None:
+    # 「順番」 points to the prioritisation duty; the frameworks are its second sentence, the rule its third.
+    text = body(advisor.ask("PdMってやりたいことが山ほどある中で、どうやって順番決めてるの？"))
+    assert "RICEスコアやKano分析" in text and "「やらないこと」を明示する" in text
+
+
 def test_a_rung_asked_in_a_conversation_about_changing_careers_gets_the_ladder_before_the_steps(advisor: Advisor) -> None:
     # The conversation asks how to start (the learning steps); the ladder ranked first, so it is shown too.
     answer = advisor.ask("シニアになると何を任されるようになるんでしょうか？",
