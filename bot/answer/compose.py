@@ -17,8 +17,8 @@ of its decisions for the eval report. Per answer type (`bot.aspects`):
   lines about starting out.
 - ``lines``: every line of the part marked by the aspect's words (every book
   with its publisher), across the part's subsections.
-- ``definition``: the defining sentences; in a comparison, the ones that set
-  the career against the other.
+- ``definition``: the defining sentences, and the one nearest in meaning to a topic of the
+  question's own; in a comparison, the ones that set the career against the other.
 - ``suited``: the article's own words about who fits.
 - ``prose``: the units sharing the most topic weight, from the best section;
   a further section only when it is nearly as strong.
@@ -450,7 +450,12 @@ class Composer:
                     if self.aspects.role_of(section) == "definition":  # a summary's first lines stay
                         says = next((u for u in units[1:] if u.kind == "sentence" and _ROLE_SENTENCE.search(u.text)), None)
                     picked = [units[0], says] if says is not None else units[:2]
-                    trace.append(f"{section.id}: the defining sentences")
+                    how = "the defining sentences"
+                    if a.terms and (near := self._nearest_unit(a, units)) is not None and near not in picked:
+                        # a topic of its own (「AIエンジニアと同じ？」): the sentence nearest to it in meaning too
+                        picked = sorted([*picked, near], key=lambda u: u.order)
+                        how += " and the one nearest in meaning"
+                    trace.append(f"{section.id}: {how}")
             groups.append(self._group(section, picked, slug))
             if suited:
                 break
@@ -607,6 +612,12 @@ class Composer:
         if len(ranked) < 2 or ranked[0][1] - ranked[1][1] < MEANING_MARGIN:
             return None
         return heads[ranked[0][0]]
+
+    def _nearest_unit(self, a: QuestionAnalysis, units: Sequence[Unit]) -> Unit | None:
+        """The unit the question is nearest to in meaning (as in `_nearest_item`); None without unit vectors."""
+        if self._meaning is None or self._query is None or not units:
+            return None
+        return units[int(np.argmax(self._nearness(a, units)))]
 
     def _nearest_step(self, a: QuestionAnalysis, steps: Sequence[Section]) -> Section | None:
         """The learning step whose best unit the question is clearly nearest to in meaning (as in

@@ -144,6 +144,15 @@ def test_an_item_asked_about_is_quoted_whole(advisor: Advisor) -> None:
     assert "RICEスコアやKano分析" in text and "「やらないこと」を明示する" in text
 
 
+def test_a_definition_adds_the_sentence_nearest_to_a_topic_of_the_questions_own(advisor: Advisor) -> None:
+    # The title meaning something else at every company is the definition's fourth sentence.
+    text = body(advisor.ask("What is a data scientist in a Japanese company, really? "
+                            "The title seems to mean something different at every place I interview."))
+    assert "肩書きが指す範囲が企業によって大きく異なります" in text
+    plain = advisor.ask("AI PMって一言でいうと何？")  # no topic beyond the definition: its two sentences only
+    assert "不確実性の海を航海するオーケストラの指揮者" in body(plain) and "ChatGPTに代表される" not in body(plain)
+
+
 def test_a_rung_asked_in_a_conversation_about_changing_careers_gets_the_ladder_before_the_steps(advisor: Advisor) -> None:
     # The conversation asks how to start (the learning steps); the ladder ranked first, so it is shown too.
     answer = advisor.ask("シニアになると何を任されるようになるんでしょうか？",
