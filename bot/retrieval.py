@@ -428,8 +428,8 @@ class Retriever:
         """The aspect of the first passage's part ``role`` where it is not a part ``a``'s aspect answers from and the
         learned parts (their probabilities ``learned``) take it for more probable than any of those: the ranking,
         steered by the aspect, still put another part first, and the learned parts agree, so the answer is
-        composed from that part. 「シニアになると何を任されるようになる？」 after 「AI PMに転職したい」 is about the
-        career path, not the learning steps the conversation asked for; "do AI PMs need to write python or is
+        composed from that part. 「SaaS系だとどこが採用してる？」 after 「PdMへの転職考えてます」 is about the
+        employers, not the learning steps the conversation asked for; "do AI PMs need to write python or is
         reading it enough?" is about skills, not books. None otherwise (and in comparisons)."""
         if not role or a.comparison or not a.roles or role in a.roles or not learned:
             return None

@@ -682,8 +682,8 @@ class Composer:
         return f"{head.text} — {body}" if head.title else f"{head.text}（{body}）"
 
     def _detail(self, units: Sequence[Unit], head: Unit, a: QuestionAnalysis) -> str:
-        """An item in full: its title or text, then its first body sentence (or sub-item) and the ones the
-        topic points to or that speak of the other part the question asks about (at most two)."""
+        """An item in brief: its title or text, then its first body sentence (or sub-item) and the ones the
+        topic points to or that speak of the other part the question asks about (at most two); `_whole` for all."""
         body = [u for u in units if u.parent == head.order]
         if not body:
             return head.text
