@@ -220,9 +220,9 @@ class Composer:
                  trace: list[str]) -> list[Group]:
         """The groups for one career from its sections of the answering part, by the answer type."""
         answer = a.answer_type
-        answering = [s for s in sections if self.aspects.role_of(s) in a.roles] if a.roles else []
+        in_rank = [s for s in sections if self.aspects.role_of(s) in a.roles] if a.roles else []
         # the part named first answers best (a summary: まとめ before とは), then by rank (a stable sort)
-        answering.sort(key=lambda s: a.roles.index(self.aspects.role_of(s)))
+        answering = sorted(in_rank, key=lambda s: a.roles.index(self.aspects.role_of(s)))
         if a.roles and not answering:
             trace.append(f"{slug}: no retrieved section of part {'/'.join(a.roles)}; best units instead")
             return self._prose(a, sections[:1], slug, trace)
@@ -238,9 +238,8 @@ class Composer:
                 # 「どんな仕事？」 asks what the job is as much as what it involves: its defining sentence first
                 groups = self._defining(slug, trace) + groups
             return groups
-        if answer == "steps":  # ``sections`` are in rank order
-            ranked_first = next((s for s in sections if self.aspects.role_of(s) in a.roles), None)
-            ladder_first = ranked_first is not None and self.aspects.role_of(ranked_first) == "career_path"
+        if answer == "steps":
+            ladder_first = self.aspects.role_of(in_rank[0]) == "career_path"
             return self._steps(a, answering, slug, trace, ladder_first=ladder_first)
         if answer == "lines":
             return self._lines(a, answering, slug, trace)
@@ -677,9 +676,7 @@ class Composer:
     def _whole(units: Sequence[Unit], head: Unit) -> str:
         """An item with its whole body (every sentence and sub-item under it), written as `_detail` writes one."""
         body = " ".join(u.text for u in units if u.parent == head.order)
-        if not body:
-            return head.text
-        return f"{head.text} — {body}" if head.title else f"{head.text}（{body}）"
+        return _with_body(head, body) if body else head.text
 
     def _detail(self, units: Sequence[Unit], head: Unit, a: QuestionAnalysis) -> str:
         """An item in brief: its title or text, then its first body sentence (or sub-item) and the ones the
@@ -689,8 +686,7 @@ class Composer:
             return head.text
         focus = a.focus_terms
         asked = [u for u in body[1:] if self._weight(focus, u) >= FOCUS_MIN or self._names_other_part(a, u)]
-        shown = " ".join(u.text for u in ([body[0]] + asked)[:2])
-        return f"{head.text} — {shown}" if head.title else f"{head.text}（{shown}）"
+        return _with_body(head, " ".join(u.text for u in ([body[0]] + asked)[:2]))
 
     def _names_other_part(self, a: QuestionAnalysis, unit: Unit) -> bool:
         """Whether ``unit`` speaks of the other part a question about two asks (「外資系の年収は？」: the line of the
@@ -700,6 +696,11 @@ class Composer:
     @staticmethod
     def _group(section: Section, units: Sequence[Unit], slug: str) -> Group:
         return Group(section=section, units=tuple(dict.fromkeys(u.text for u in units)), career=slug)
+
+
+def _with_body(head: Unit, body: str) -> str:
+    """An item written with (part of) its body: after its title, or in brackets after an item without one."""
+    return f"{head.text} — {body}" if head.title else f"{head.text}（{body}）"
 
 
 def _name_core(title: str) -> str:
