@@ -266,6 +266,9 @@ class Composer:
                trace: list[str]) -> list[Group]:
         groups: list[Group] = []
         tables = [s for s in sections if any(u.kind == "row" for u in section_units(s))][:2] or sections[:1]
+        if (named := _named_by_heading(a, tables)) is not None:
+            tables = [named]  # 「ソフトスキルは？」: the table whose heading the question names, not a row that shares its words
+            trace.append(f"{named.id}: the table whose heading the question names")
         for section in sorted(tables, key=self._article_order):
             units = section_units(section)
             rows = [u for u in units if u.kind == "row"] or list(units)
@@ -712,3 +715,13 @@ def _marked(unit: Unit, words: Sequence) -> bool:
     text = normalize(unit.text)
     return any(p.search(text) for p in words)
 
+
+def _named_by_heading(a: QuestionAnalysis, sections: Sequence[Section]) -> Section | None:
+    """The one section of ``sections`` whose heading alone shares a topic word with the question (「組織・管理スキル
+    （ソフトスキル）」 for 「ソフトスキルは？」, when 「技術スキル（ハードスキル）」 does not), else None."""
+    if len(sections) < 2:
+        return None
+    words = [set(terms(normalize(s.heading))) for s in sections]
+    own = [w - set().union(*(o for j, o in enumerate(words) if j != i)) for i, w in enumerate(words)]
+    named = [s for s, w in zip(sections, own) if any(t in a.terms for t in w)]
+    return named[0] if len(named) == 1 else None

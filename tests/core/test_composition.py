@@ -373,3 +373,14 @@ def test_every_row_the_question_names_is_shown(advisor: Advisor) -> None:
     # 「シニア」 shares its bigram ニア with every エンジニア, so its weight is small; named whole, it still counts.
     text = body(advisor.ask("DSのジュニア・ミドル・シニアの年収レンジと特徴を表で見せて"))
     assert "450〜700" in text and "700〜1,100" in text and "1,100〜1,800+" in text
+
+
+@pytest.mark.parametrize(("question", "history"), [
+    ("MLEに必要なソフトスキルは？", []),
+    ("what soft skills should I work on?", ["I'm an engineer wanting to become an ML engineer"]),
+])
+def test_the_table_whose_heading_the_question_names_answers_it(advisor: Advisor, question: str, history: list[str]) -> None:
+    # 「ソフト」 is in a row of the hard skills table (「Pythonとソフトウェア設計」) and only in the soft skills one's heading
+    answer = advisor.ask(question, history=history)
+    assert cited(answer) == ["machine_learning_engineer#組織管理スキルソフトスキル"]
+    assert "課題を分解する力" in body(answer) and "ソフトウェア設計" not in body(answer)
