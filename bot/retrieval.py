@@ -165,7 +165,8 @@ class Retrieval:
     analysis: QuestionAnalysis | None = None
     #: What ``confidence`` was computed from (``careerbot calibrate`` refits it).
     evidence: Evidence | None = None
-    #: The question's vector (what `bot.answer.meaning` compares units with), when it was embedded.
+    #: The question's vector (what `bot.answer.meaning` compares units with), when it was embedded: of a question
+    #: about one career, its vector without the career's name, which every unit of that article shares.
     query_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
@@ -342,7 +343,9 @@ class Retriever:
             uncovered_career=a.uncovered_career,
             analysis=a,
             evidence=evidence,
-            query_vector=vectors[0],
+            # Within the career's own article its name says nothing (as in the ranking): units are compared with
+            # the rest of the question. Dev +11 / -1, test +2 / -1 against the whole question's vector.
+            query_vector=vectors[1] if len(careers) == 1 else vectors[0],
         )
 
     @staticmethod

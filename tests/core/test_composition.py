@@ -384,3 +384,13 @@ def test_the_table_whose_heading_the_question_names_answers_it(advisor: Advisor,
     answer = advisor.ask(question, history=history)
     assert cited(answer) == ["machine_learning_engineer#組織管理スキルソフトスキル"]
     assert "課題を分解する力" in body(answer) and "ソフトウェア設計" not in body(answer)
+
+
+@pytest.mark.parametrize(("question", "says"), [
+    ("will chatgpt-style llms make ai pms useless? anyone can plug ai in now", "PMの本質的な価値"),
+    ("外資でプロダクトマネージャーをやると年収は高いんですか？", "年収水準は国内企業より高い傾向"),
+])
+def test_the_unit_nearest_in_meaning_is_found_without_the_careers_name(advisor: Advisor, question: str, says: str) -> None:
+    # every unit of the career's own article shares its name: compared with the rest of the question, the trend or
+    # the line it means stands out
+    assert says in body(advisor.ask(question))
