@@ -74,6 +74,9 @@ MAX_INTRO = 2
 #: A definition part's sentence that says what the job is (「…を運用するのが機械学習エンジニアの仕事です」,
 #: 「…を決める役割を担います」): after the one-line image the articles open with, the one that defines.
 _ROLE_SENTENCE = re.compile(r"(?:のが|ことが).{0,24}(?:仕事|役割|職務|使命)(?:です|だ)|役割を担|に責任を持")
+#: A question that asks with whom ("Who do they work with?", 「誰と協業する？」, 「どんな職種と連携する？」).
+_WHO = re.compile(r"誰と|だれと|どんな(?:職種|人|チーム|部署|部門)と|どの(?:職種|チーム|部署|部門)と|(?<![a-z])who(?![a-z])"
+                  r"|which (?:teams|roles|people|departments|functions)")
 #: The lines after a career ladder quoted with it (where else the path leads).
 MAX_CLOSING = 2
 #: In ``prose``, a unit is quoted when it scores this share of the best unit; a further section when its
@@ -496,6 +499,8 @@ class Composer:
         return self._group(s, lines[:4], slug)
 
     def _prose(self, a: QuestionAnalysis, sections: Sequence[Section], slug: str, trace: list[str]) -> list[Group]:
+        if sections and (partners := self._every_partner_asked(a, sections[0])):
+            return self._every_partner(self._part(sections[0]), partners, slug, trace)
         scored: list[tuple[Section, list[Unit], float]] = []
         focus = a.focus_terms
         for section in sections[:MAX_SECTIONS]:
@@ -523,6 +528,29 @@ class Composer:
             shown = [self._detail(units, u, a) if u.kind == "item" else u.text for u in picked]
             groups.append(Group(section=section, units=tuple(dict.fromkeys(shown)), career=slug))
         return groups
+
+    def _every_partner_asked(self, a: QuestionAnalysis, section: Section) -> list[Section]:
+        """The partners' subsections of ``section``'s collaboration part when the question asks with whom a career
+        works (`_WHO`) and no word of it points at some partners and not at the others (「連携」, in all of them, or
+        「協業スタイル」, the part's own heading, point at none); else []. A question about two careers is not one."""
+        if a.aspect is None or a.aspect.name != "collaboration" or a.partners or len(a.careers) > 1:
+            return []
+        if not _WHO.search(normalize(a.question)):
+            return []
+        part = self._part(section)
+        partners = [s for s in part if s.id not in self._leads and self.aspects.role_of(s) == "collaboration"]
+        held = [set(terms(normalize(s.heading))).union(*(u.terms for u in section_units(s))) for s in partners]
+        own = {t for s in part if s.id in self._leads for t in terms(normalize(s.heading))}
+        pointing = [t for t in a.terms if t not in own and any(t in h for h in held) and not all(t in h for h in held)]
+        return partners if len(partners) >= 2 and not pointing else []
+
+    def _every_partner(self, part: Sequence[Section], partners: Sequence[Section], slug: str,
+                       trace: list[str]) -> list[Group]:
+        """「誰と協業する？」, "Who do they work with?": no word of the question points at one partner, so each
+        partner's subsection with its first line, after the part's own lead-in."""
+        trace.append(f"{slug}: every partner with its first line ({len(partners)}), none named")
+        leads = [g for s in part[:1] if s.id in self._leads and (g := self._group(s, self._intro(section_units(s)), slug)).units]
+        return leads + [self._group(s, section_units(s)[:1], slug) for s in partners]
 
     # -- helpers ----------------------------------------------------------------------------------
 

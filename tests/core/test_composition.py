@@ -394,3 +394,18 @@ def test_the_unit_nearest_in_meaning_is_found_without_the_careers_name(advisor: 
     # every unit of the career's own article shares its name: compared with the rest of the question, the trend or
     # the line it means stands out
     assert says in body(advisor.ask(question))
+
+
+@pytest.mark.parametrize("question", ["AI PMは誰と協業する？", "Who do AI product managers work with?"])
+def test_with_whom_a_career_works_lists_every_partner(advisor: Advisor, question: str) -> None:
+    answer = advisor.ask(question)
+    partners = ["ai_product_manager#データサイエンティスト-mlエンジニア", "ai_product_manager#uxuiデザイナー",
+                "ai_product_manager#法務コンプライアンス部門", "ai_product_manager#ビジネス営業マーケティング部門"]
+    assert all(p in cited(answer) for p in partners)
+    assert "解くべき数学的課題" in body(answer) and "不確実な出力" in body(answer)
+
+
+def test_the_partner_named_is_the_one_answered(advisor: Advisor) -> None:
+    answer = advisor.ask("AI PMは法務とどう関わる？")
+    assert cited(answer) == ["ai_product_manager#法務コンプライアンス部門"]
+    assert "学習データの権利関係の確認" in body(answer)
