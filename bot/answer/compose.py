@@ -5,7 +5,8 @@ returns `Group` objects (a section and the units quoted from it) plus a trace
 of its decisions for the eval report. Per answer type (`bot.aspects`):
 
 - ``table``: the rows the question's topic points to (「シニア」 → the senior
-  row), else the whole table; the top or first row for 「最高で」 / 「新卒」.
+  row), else the whole table; the top or first row for 「最高で」 / 「新卒」; of two tables, the one
+  whose heading the question names (「ソフトスキル」).
 - ``list``: the items the topic points to, whole, then (in a short list) every other item's title;
   else every item's title, with the one the question is nearest to in meaning (`bot.answer.meaning`)
   whole; the main work's and the outlook's items each with its first line (a title alone says neither
@@ -18,10 +19,12 @@ of its decisions for the eval report. Per answer type (`bot.aspects`):
 - ``lines``: every line of the part marked by the aspect's words (every book
   with its publisher), across the part's subsections.
 - ``definition``: the defining sentences, and the one nearest in meaning to a topic of the
-  question's own; in a comparison, the ones that set the career against the other.
+  question's own; in a comparison, the ones that set the career against the other, and against a
+  name the question writes (「AIエンジニア」).
 - ``suited``: the article's own words about who fits.
 - ``prose``: the units sharing the most topic weight, from the best section;
-  a further section only when it is nearly as strong.
+  a further section only when it is nearly as strong; with whom a career works, when no word
+  points at one partner, every partner with its first line.
 
 A comparison runs the same plan for each compared career. A question that names
 no career is answered from the article that answers it; when several answer it
@@ -74,6 +77,10 @@ MAX_INTRO = 2
 #: A definition part's sentence that says what the job is (「…を運用するのが機械学習エンジニアの仕事です」,
 #: 「…を決める役割を担います」): after the one-line image the articles open with, the one that defines.
 _ROLE_SENTENCE = re.compile(r"(?:のが|ことが).{0,24}(?:仕事|役割|職務|使命)(?:です|だ)|役割を担|に責任を持")
+#: A run of Latin letters, digits and katakana (normalised) that may be a name written in both (「aiエンジニア」).
+_MIXED_NAME = re.compile(r"[a-z0-9\u30a0-\u30ff]{4,}")
+_KATAKANA = re.compile(r"[\u30a0-\u30ff]")
+_LATIN = re.compile(r"[a-z]")
 #: A question that asks with whom ("Who do they work with?", 「誰と協業する？」, 「どんな職種と連携する？」).
 _WHO = re.compile(r"誰と|だれと|どんな(?:職種|人|チーム|部署|部門)と|どの(?:職種|チーム|部署|部門)と|(?<![a-z])who(?![a-z])"
                   r"|which (?:teams|roles|people|departments|functions)")
@@ -438,7 +445,8 @@ class Composer:
                 picked = sorted(picked, key=lambda u: u.order)
                 trace.append(f"{section.id}: the article's words about who fits ({len(picked)})")
             else:
-                contrast = self._naming(units, others, exclude=[]) + self._focused(a, units)
+                contrast = [*self._naming(units, others, exclude=[]), *self._mixed_names(a, units), *self._focused(a, units)]
+                contrast = list({u.order: u for u in contrast}.values())
                 if not contrast and others:  # the definition does not name the other career: where it does
                     elsewhere = self._contrast_elsewhere(a, slug, others, section)
                     if elsewhere is not None:
@@ -698,6 +706,16 @@ class Composer:
         skip = {u.order for u in exclude}
         return [u for u in units if u.order not in skip and u.kind != "row"
                 and any(n in normalize(u.text) for n in names)]
+
+    @staticmethod
+    def _mixed_names(a: QuestionAnalysis, units: Sequence[Unit]) -> list[Unit]:
+        """Units that write a name the question writes in Latin letters and katakana together (「AIエンジニア」 in
+        「AIエンジニアって機械学習エンジニアと同じもの？」), when at most two units do: where the part sets the
+        career against that name. (Katakana alone, 「エンジニア」, is too common a word to point anywhere.)"""
+        runs = [r for r in _MIXED_NAME.findall(normalize(a.question)) if _KATAKANA.search(r) and _LATIN.search(r)]
+        texts = [normalize(u.text) for u in units]
+        rare = [r for r in runs if 0 < sum(r in t for t in texts) <= 2]
+        return [u for u, t in zip(units, texts) if u.kind != "row" and any(r in t for r in rare)]
 
     def _names(self, slug: str) -> list[str]:
         career = self.careers.get(slug)

@@ -409,3 +409,8 @@ def test_the_partner_named_is_the_one_answered(advisor: Advisor) -> None:
     answer = advisor.ask("AI PMは法務とどう関わる？")
     assert cited(answer) == ["ai_product_manager#法務コンプライアンス部門"]
     assert "学習データの権利関係の確認" in body(answer)
+
+
+def test_a_name_the_definition_sets_the_career_against_is_quoted(advisor: Advisor) -> None:
+    text = body(advisor.ask("AIエンジニアって機械学習エンジニアと同じものですか？"))
+    assert "「AIエンジニア」という呼び方で両方の役割がまとめて募集される" in text
