@@ -507,8 +507,8 @@ class Composer:
         return self._group(s, lines[:4], slug)
 
     def _prose(self, a: QuestionAnalysis, sections: Sequence[Section], slug: str, trace: list[str]) -> list[Group]:
-        if sections and (partners := self._every_partner_asked(a, sections[0])):
-            return self._every_partner(self._part(sections[0]), partners, slug, trace)
+        if sections and (asked := self._every_partner_asked(a, sections[0])) is not None:
+            return self._every_partner(*asked, slug, trace)
         scored: list[tuple[Section, list[Unit], float]] = []
         focus = a.focus_terms
         for section in sections[:MAX_SECTIONS]:
@@ -537,20 +537,20 @@ class Composer:
             groups.append(Group(section=section, units=tuple(dict.fromkeys(shown)), career=slug))
         return groups
 
-    def _every_partner_asked(self, a: QuestionAnalysis, section: Section) -> list[Section]:
-        """The partners' subsections of ``section``'s collaboration part when the question asks with whom a career
+    def _every_partner_asked(self, a: QuestionAnalysis, section: Section) -> tuple[list[Section], list[Section]] | None:
+        """(``section``'s collaboration part, its partners' subsections) when the question asks with whom a career
         works (`_WHO`) and no word of it points at some partners and not at the others (「連携」, in all of them, or
-        「協業スタイル」, the part's own heading, point at none); else []. A question about two careers is not one."""
+        「協業スタイル」, the part's own heading, point at none); else None. A question about two careers is not one."""
         if a.aspect is None or a.aspect.name != "collaboration" or a.partners or len(a.careers) > 1:
-            return []
+            return None
         if not _WHO.search(normalize(a.question)):
-            return []
+            return None
         part = self._part(section)
         partners = [s for s in part if s.id not in self._leads and self.aspects.role_of(s) == "collaboration"]
         held = [set(terms(normalize(s.heading))).union(*(u.terms for u in section_units(s))) for s in partners]
         own = {t for s in part if s.id in self._leads for t in terms(normalize(s.heading))}
         pointing = [t for t in a.terms if t not in own and any(t in h for h in held) and not all(t in h for h in held)]
-        return partners if len(partners) >= 2 and not pointing else []
+        return (part, partners) if len(partners) >= 2 and not pointing else None
 
     def _every_partner(self, part: Sequence[Section], partners: Sequence[Section], slug: str,
                        trace: list[str]) -> list[Group]:
